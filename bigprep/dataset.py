@@ -1,0 +1,221 @@
+"""Partitions, schemas and chunks.
+
+A dataset is an ordered list of Parquet partitions (natural sort of their paths)
+that share one schema. Work is done in *chunks*: batches of at most ``chunk_rows``
+rows read one row group at a time, so chunk boundaries depend only on the file's
+row groups and ``chunk_rows`` -- the fit pass and the apply pass see the same
+chunks, which is what lets order-dependent fills hand seeds from one to the other.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import BigprepError
+
+DEFAULT_CHUNK_ROWS = 262_144
+
+
+def natural_key(path: str) -> list:
+    """Sort key that orders ``part-2`` before ``part-10``.
+
+    >>> sorted(["p10.parquet", "p2.parquet", "p1.parquet"], key=natural_key)
+    ['p1.parquet', 'p2.parquet', 'p10.parquet']
+    """
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path)]
+
+
+def resolve_paths(inputs: Sequence[str]) -> tuple[list[str], str]:
+    """Expand files, directories (every ``*.parquet`` below) and globs.
+
+    Returns the files in natural order and the root folder that output paths
+    are made relative to.
+    """
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    files: list[str] = []
+    roots: list[str] = []
+    for item in map(str, inputs):
+        if os.path.isdir(item):
+            found = glob.glob(os.path.join(item, "**", "*.parquet"), recursive=True)
+            if not found:
+                raise BigprepError(f"{item}: the folder holds no *.parquet file. "
+                                   "Point bigprep at the folder that holds the partitions.")
+            roots.append(os.path.abspath(item))
+            files.extend(found)
+        elif glob.has_magic(item):
+            found = [f for f in glob.glob(item, recursive=True) if os.path.isfile(f)]
+            if not found:
+                raise BigprepError(f"{item}: the pattern matches no file. Check the path, "
+                                   "and quote the pattern so bigprep expands it.")
+            files.extend(found)
+        elif os.path.isfile(item):
+            files.append(item)
+        else:
+            raise BigprepError(f"{item}: no such file or folder.")
+    files = sorted({os.path.abspath(f) for f in files}, key=natural_key)
+    if not files:
+        raise BigprepError("no input files: name Parquet files, folders or glob patterns.")
+    parents = [os.path.dirname(f) for f in files]
+    root = os.path.commonpath(parents + roots) if roots else os.path.commonpath(parents)
+    return files, root
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One Parquet file: where it is, where its output goes, and its rows."""
+
+    path: str
+    rel: str
+    offset: int  # global row position of its first row
+    row_group_rows: tuple[int, ...]
+
+    @property
+    def rows(self) -> int:
+        return sum(self.row_group_rows)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    partitions: tuple[Partition, ...]
+    schema: pa.Schema
+    root: str
+    null_counts: dict  # column -> nulls known from footers, or None when unknown
+
+    @property
+    def rows(self) -> int:
+        return sum(p.rows for p in self.partitions)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.schema.names)
+
+    def dtype(self, column: str) -> pa.DataType:
+        return self.schema.field(column).type
+
+    def require(self, column: str, option: str) -> None:
+        if column not in self.schema.names:
+            raise BigprepError(
+                f"{option}: column {column!r} is not in the data "
+                f"(first file {self.partitions[0].path}). Columns: {', '.join(self.columns)}.")
+
+
+def _open(path: str) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise BigprepError(f"{path}: not a readable Parquet file ({exc}). Re-export the file "
+                           "or leave it out of the inputs; nothing was written.") from None
+
+
+def _describe_drift(path: str, schema: pa.Schema, first: str, expected: pa.Schema) -> str:
+    for field in expected:
+        if field.name not in schema.names:
+            return f"column {field.name!r} ({field.type}) is missing"
+        found = schema.field(field.name).type
+        if found != field.type:
+            return f"column {field.name!r} is {found}, expected {field.type}"
+    extra = [n for n in schema.names if n not in expected.names]
+    if extra:
+        return f"it has extra column(s) {', '.join(map(repr, extra))}"
+    return "its columns are in another order"
+
+
+def open_dataset(inputs: Sequence[str]) -> Dataset:
+    """Read every footer (not the data): schema, row groups, null counts.
+
+    Stops with a clear error on a corrupt file or on schema drift, before
+    anything is written.
+    """
+    files, root = resolve_paths(inputs)
+    partitions = []
+    schema = None
+    null_counts: dict = {}
+    offset = 0
+    for path in files:
+        pf = _open(path)
+        file_schema = pf.schema_arrow.remove_metadata()
+        if schema is None:
+            schema = file_schema
+            null_counts = {name: 0 for name in schema.names}
+        elif not file_schema.equals(schema):
+            reason = _describe_drift(path, file_schema, files[0], schema)
+            raise BigprepError(
+                f"schema drift: in {path} {reason} (as in the first partition {files[0]}). "
+                "All partitions must share one schema: cast or rewrite that file, "
+                "or run bigprep on the two groups separately.")
+        meta = pf.metadata
+        sizes = tuple(meta.row_group(i).num_rows for i in range(meta.num_row_groups))
+        for i in range(meta.num_row_groups):
+            rg = meta.row_group(i)
+            for j in range(rg.num_columns):
+                col = rg.column(j)
+                name = col.path_in_schema
+                if name not in null_counts or null_counts[name] is None:
+                    continue
+                stats = col.statistics
+                if stats is None or not stats.has_null_count:
+                    null_counts[name] = None
+                else:
+                    null_counts[name] += stats.null_count
+        partitions.append(Partition(path=path, rel=os.path.relpath(path, root),
+                                    offset=offset, row_group_rows=sizes))
+        offset += sum(sizes)
+    for name, dtype in zip(schema.names, schema.types):
+        # Statistics count nulls, not NaN: a float column may still hold missing values.
+        if pa.types.is_floating(dtype):
+            null_counts[name] = None
+    return Dataset(tuple(partitions), schema, root, null_counts)
+
+
+def normalize(frame: pl.DataFrame, columns: Sequence[str] | None = None) -> pl.DataFrame:
+    """NaN counts as missing in float columns, as in pandas and scikit-learn."""
+    floats = [n for n, t in frame.schema.items() if t in (pl.Float32, pl.Float64)
+              and (columns is None or n in columns)]
+    if not floats:
+        return frame
+    return frame.with_columns(pl.col(floats).fill_nan(None))
+
+
+def iter_chunks(partition: Partition, columns: Sequence[str] | None,
+                chunk_rows: int = DEFAULT_CHUNK_ROWS, nan_as_null: Sequence[str] | None = None,
+                ) -> Iterator[tuple[int, pl.DataFrame]]:
+    """Yield ``(global_offset, frame)`` for each chunk of a partition, in order.
+
+    NaN becomes null in the float columns named by ``nan_as_null`` (all read
+    columns when None), so a NaN counts as missing; other columns pass untouched.
+
+    Reads one row group at a time in batches of ``chunk_rows``: memory is
+    bounded by the row group's compressed size plus one batch.
+    """
+    pf = _open(partition.path)
+    offset = partition.offset
+    cols = list(columns) if columns is not None else None
+    for rg in range(len(partition.row_group_rows)):
+        try:
+            batches = pf.iter_batches(batch_size=chunk_rows, row_groups=[rg], columns=cols,
+                                      use_threads=True)
+            for batch in batches:
+                yield offset, normalize(pl.from_arrow(batch), nan_as_null)
+                offset += batch.num_rows
+        except pa.ArrowException as exc:
+            raise BigprepError(f"{partition.path}: row group {rg} cannot be read ({exc}). "
+                               "The file is damaged: re-export it or leave it out.") from None
+
+
+def chunk_offsets(partition: Partition, chunk_rows: int) -> list[int]:
+    """Global offsets of the chunks ``iter_chunks`` yields, from the footer alone."""
+    out, offset = [], partition.offset
+    for size in partition.row_group_rows:
+        for start in range(0, size, chunk_rows):
+            out.append(offset + start)
+        offset += size
+    return out

@@ -1,0 +1,1 @@
+"""Out-of-core imputation: strategies, fitted state, apply."""

@@ -1,0 +1,98 @@
+"""The apply pass: a parallel map that fills each chunk and writes each partition.
+
+Every step of a column's chain yields a candidate computed from the original
+values (a learned statistic, or a fill from neighbours with the seeds the scan
+handed this chunk); the output is the first non-null of the original and the
+candidates, so a chain fills "what is still null" in order.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import polars as pl
+import pyarrow as pa
+
+from ..dataset import Partition, iter_chunks
+from ..sink import PartitionWriter
+from . import scan as scanning
+from .strategies import ColumnPlan
+
+INDICATOR_SUFFIX = "__missing"
+
+
+@dataclass
+class ApplySpec:
+    """What every apply task needs; plain data, so it pickles to workers."""
+
+    plans: list[ColumnPlan]
+    fills: dict  # (column, kind) -> fill value, typed and rounded for the column
+    group_by: str | None
+    order_by: str | None
+    add_indicator: bool
+    schema: pa.Schema  # output schema
+    chunk_rows: int
+    compression: str = "zstd"
+
+
+def output_schema(schema: pa.Schema, plans: list[ColumnPlan], add_indicator: bool) -> pa.Schema:
+    if add_indicator:
+        for plan in plans:
+            schema = schema.append(pa.field(plan.column + INDICATOR_SUFFIX, pa.bool_()))
+    return schema
+
+
+def transform_chunk(frame: pl.DataFrame, spec: ApplySpec,
+                    seeds: pl.DataFrame | None) -> tuple[pl.DataFrame, dict]:
+    """Fill one chunk; returns the frame in output column order and the nulls left."""
+    names = frame.columns
+    scan_plans = [p for p in spec.plans if p.scans]
+    work = frame
+    if scan_plans:
+        work = scanning.prepare(frame, spec.group_by, spec.order_by)
+        work = scanning.fill_candidates(work, [p.column for p in scan_plans],
+                                        [p.scans for p in scan_plans], seeds,
+                                        by_order=bool(spec.order_by))
+    scan_index = {p.column: i for i, p in enumerate(scan_plans)}
+    filled = []
+    for plan in spec.plans:
+        parts = [pl.col(plan.column)]
+        for step in plan.steps:
+            if step.kind == "constant":
+                parts.append(pl.lit(plan.constant, dtype=plan.dtype))
+            elif step.kind in ("mean", "median", "mode"):
+                parts.append(pl.lit(spec.fills[(plan.column, step.kind)], dtype=plan.dtype))
+            else:
+                candidate = pl.col(f"__bp_cand_{step.kind}_{scan_index[plan.column]}")
+                if plan.dtype.is_integer() and step.kind == "interpolate":
+                    candidate = candidate.round(0, mode="half_to_even")
+                parts.append(candidate.cast(plan.dtype))
+        filled.append(pl.coalesce(parts).alias(plan.column))
+    indicators = [pl.col(p.column).is_null().alias(p.column + INDICATOR_SUFFIX)
+                  for p in spec.plans] if spec.add_indicator else []
+    out = work.with_columns(indicators).with_columns(filled)
+    out = out.select(names + [i.meta.output_name() for i in indicators])
+    left = dict(zip([p.column for p in spec.plans],
+                    out.select([p.column for p in spec.plans]).null_count().row(0)))
+    return out, left
+
+
+def apply_partition(job: tuple[Partition, ApplySpec, dict, str]) -> dict:
+    """Fill one partition chunk by chunk and write it atomically to ``final``."""
+    partition, spec, seeds, final = job
+    imputed = [p.column for p in spec.plans]
+    nulls = dict.fromkeys(imputed, 0)
+    left = dict.fromkeys(imputed, 0)
+    rows = 0
+    with PartitionWriter(final, spec.schema, spec.compression) as writer:
+        for offset, frame in iter_chunks(partition, None, spec.chunk_rows, nan_as_null=imputed):
+            for c, n in zip(imputed, frame.select(imputed).null_count().row(0)):
+                nulls[c] += n
+            out, chunk_left = transform_chunk(frame, spec, seeds.get(offset))
+            for c, n in chunk_left.items():
+                left[c] += n
+            rows += out.height
+            writer.write(out.to_arrow())
+    return {"file": partition.rel, "rows": rows, "path": os.path.relpath(final),
+            "filled": {c: nulls[c] - left[c] for c in imputed}, "left": left}

@@ -1,0 +1,113 @@
+"""``impute()``: open, plan, fit, apply -- the whole job behind ``bigprep impute``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from ..dataset import DEFAULT_CHUNK_ROWS, Dataset, open_dataset
+from ..errors import BigprepError
+from ..executor import Executor
+from ..sink import check_out_dir, write_manifest
+from .apply import ApplySpec, apply_partition, output_schema
+from .fit import ImputeState, fit
+from .strategies import ColumnPlan, plan_columns
+
+
+@dataclass
+class ImputeReport:
+    """What a run did: the state, per-file results and the columns left alone."""
+
+    state: ImputeState
+    files: list[dict]
+    skipped: dict = field(default_factory=dict)
+    defaulted: bool = False
+
+    def filled(self, column: str) -> int:
+        return sum(f["filled"][column] for f in self.files)
+
+    def left(self, column: str) -> int:
+        return sum(f["left"][column] for f in self.files)
+
+
+def polars_schema(dataset: Dataset) -> dict:
+    return dict(pl.Schema(dataset.schema))
+
+
+def typed_fill(value, plan: ColumnPlan):
+    """A statistic typed for its column: integers round half to even.
+
+    >>> typed_fill(2.5, ColumnPlan("x", pl.Int64, (), "default"))
+    2
+    """
+    if plan.dtype.is_integer() and isinstance(value, float):
+        return int(round(value))
+    return value
+
+
+def impute(inputs, out: str | None, *, strategy: str | None = None,
+           columns: dict[str, str] | None = None, group_by: str | None = None,
+           order_by: str | None = None, add_indicator: bool = False,
+           state_path: str | None = None, update: bool = False,
+           chunk_rows: int = DEFAULT_CHUNK_ROWS, compression: str = "zstd",
+           executor: Executor | None = None) -> ImputeReport:
+    """Impute the nulls of Parquet partitions out of core.
+
+    ``inputs`` are files, folders or globs; output goes to ``out`` with the same
+    relative paths (``out=None`` fits and saves the state only). With
+    ``state_path`` the fitted state is saved there; with ``update=True`` the
+    saved state is loaded first and the new partitions are merged into it.
+    """
+    executor = executor or Executor()
+    columns = dict(columns or {})
+    dataset = open_dataset(inputs)
+    schema = polars_schema(dataset)
+    for name, option in ((group_by, "--group-by"), (order_by, "--order-by")):
+        if name:
+            dataset.require(name, option)
+    if order_by and not (schema[order_by].is_numeric() or schema[order_by].is_temporal()):
+        raise BigprepError(f"--order-by {order_by}: the column is {schema[order_by]}; it must "
+                           "hold numbers, dates or timestamps.")
+    if out is not None:
+        check_out_dir(out, [p.path for p in dataset.partitions], dataset.root)
+    prior = None
+    if update:
+        if not state_path or not os.path.exists(state_path):
+            raise BigprepError(f"--update needs a saved state: {state_path or '--state FILE'} "
+                               "does not exist. Run once without --update to create it.")
+        prior = ImputeState.load(state_path, schema)
+        if strategy or columns:
+            raise BigprepError("--update takes the strategies from the saved state; leave "
+                               "--strategy and --column out (or re-fit without --update).")
+        for name, option, saved in ((group_by, "--group-by", prior.group_by),
+                                    (order_by, "--order-by", prior.order_by)):
+            if (name or None) != saved:
+                raise BigprepError(f"--update: the saved state was fitted with {option} "
+                                   f"{saved}, not {name}. Use the same options.")
+        plans, skipped = prior.plans, {}
+    else:
+        exclude = tuple(c for c in (group_by, order_by) if c)
+        plans, skipped = plan_columns(schema, dataset.null_counts, strategy=strategy,
+                                      columns=columns, exclude=exclude)
+    state, seeds = fit(dataset, plans, executor, group_by=group_by, order_by=order_by,
+                       chunk_rows=chunk_rows, prior=prior)
+    files: list[dict] = []
+    if out is not None:
+        fills = {(p.column, k): typed_fill(state.fill_value(p.column, k), p)
+                 for p in plans for k in p.stats}
+        spec = ApplySpec(plans, fills, group_by, order_by, add_indicator,
+                         output_schema(dataset.schema, plans, add_indicator), chunk_rows,
+                         compression)
+        jobs = []
+        for part in dataset.partitions:
+            mine = {o: s for o, s in seeds.items()
+                    if part.offset <= o < part.offset + max(part.rows, 1)}
+            jobs.append((part, spec, mine, os.path.join(out, part.rel)))
+        files = executor.map(apply_partition, jobs, label="impute")
+        write_manifest(out, files, "bigprep impute")
+    if state_path:
+        state.save(state_path)
+    defaulted = not strategy and not columns and not update
+    return ImputeReport(state, files, skipped, defaulted)

@@ -1,0 +1,155 @@
+"""Forward fill, backward fill and interpolation as scans over chunks.
+
+In the fit pass every chunk reports, per group, its row count, its first and last
+order value, and per column its first and last valid value with their x (row
+position within the group, or the ``--order-by`` value). An exclusive prefix
+scan over those summaries ("last valid wins") gives each chunk the value to
+carry in from before it; the suffix scan gives the value from after it. Apply is
+then a parallel map again. A chunk with no valid value is a summary with nulls,
+which the scan simply passes over. Without ``--group-by`` everything is one group.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from ..errors import BigprepError
+
+GROUP, X, ROW, CHUNK, N, BEFORE = "__bp_g", "__bp_x", "__bp_row", "__bp_chunk", "__bp_n", \
+    "__bp_before"
+O_FIRST, O_LAST = "__bp_o_first", "__bp_o_last"
+
+
+def _name(kind: str, i: int) -> str:
+    return f"__bp_{kind}_{i}"
+
+
+def order_values(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """``--order-by`` values as floats (timestamps and dates by their integer value)."""
+    if dtype.is_temporal():
+        expr = expr.to_physical()
+    return expr.cast(pl.Float64)
+
+
+def prepare(frame: pl.DataFrame, group: str | None, order: str | None) -> pl.DataFrame:
+    """Add the group key and the chunk-local x to a chunk."""
+    key = pl.col(group) if group else pl.lit(0, dtype=pl.Int8)
+    frame = frame.with_columns(key.alias(GROUP), pl.int_range(pl.len()).alias(ROW))
+    if order:
+        x = order_values(pl.col(order), frame.schema[order])
+    else:
+        x = pl.int_range(pl.len()).over(GROUP).cast(pl.Float64)
+    return frame.with_columns(x.alias(X))
+
+
+def check_order(frame: pl.DataFrame, order: str, where) -> None:
+    """Stop on a null or a decrease of the order column within a group."""
+    nulls = frame.filter(pl.col(X).is_null())
+    if nulls.height:
+        raise BigprepError(f"{where(nulls[ROW][0])}: --order-by column {order!r} is null. "
+                           "Every row needs an order value: fill or drop those rows first.")
+    bad = frame.filter((pl.col(X) < pl.col(X).shift(1)).over(GROUP).fill_null(False))
+    if bad.height:
+        raise BigprepError(
+            f"{where(bad[ROW][0])}: --order-by column {order!r} decreases within its group "
+            f"(value {bad[order][0]}). bigprep does not sort: sort the data by "
+            f"{order!r} first, or leave --order-by out.")
+
+
+def summarize(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """One row per group present in the (prepared) chunk."""
+    aggs = [pl.len().alias(N), pl.col(ROW).first(), pl.col(X).first().alias(O_FIRST),
+            pl.col(X).last().alias(O_LAST)]
+    for i, c in enumerate(columns):
+        valid = pl.col(c).is_not_null()
+        aggs += [pl.col(c).filter(valid).first().alias(_name("first", i)),
+                 pl.col(X).filter(valid).first().alias(_name("first_x", i)),
+                 pl.col(c).filter(valid).last().alias(_name("last", i)),
+                 pl.col(X).filter(valid).last().alias(_name("last_x", i))]
+    return frame.group_by(GROUP, maintain_order=True).agg(aggs)
+
+
+def scan(summaries: list[pl.DataFrame], columns: list[str], *, by_order: bool,
+         prior: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Seeds for every (chunk, group) and the tail to carry into a later run.
+
+    ``summaries`` are in stream order; ``prior`` is the tail of an earlier run.
+    Returns (seeds with a ``__bp_chunk`` column, tail). Raises on an order
+    decrease across chunks, naming the chunk by index (the caller names the file).
+    """
+    frames = [s.with_columns(pl.lit(i, dtype=pl.Int64).alias(CHUNK))
+              for i, s in enumerate(summaries)]
+    if prior is not None and prior.height:
+        frames.insert(0, prior.with_columns(pl.lit(-1, dtype=pl.Int64).alias(CHUNK)))
+    allrows = pl.concat(frames, how="diagonal_relaxed")
+    over = pl.col(GROUP)
+    allrows = allrows.with_columns(pl.col(N).cum_sum().shift(1, fill_value=0).over(over)
+                                   .alias(BEFORE))
+    if by_order:
+        prev = pl.col(O_LAST).shift(1).over(over)
+        bad = allrows.filter((pl.col(O_FIRST) < prev).fill_null(False))
+        if bad.height:
+            raise OrderError(int(bad[CHUNK][0]), int(bad[ROW][0]))
+    else:  # positions were chunk-local: make them positions within the whole group
+        shift = [(pl.col(_name(k, i)) + pl.col(BEFORE)).alias(_name(k, i))
+                 for i in range(len(columns)) for k in ("first_x", "last_x")]
+        allrows = allrows.with_columns(shift)
+    seeds = [pl.col(CHUNK), pl.col(GROUP), pl.col(BEFORE)]
+    tail = [pl.col(N).sum(), pl.col(O_LAST).last()]
+    for i in range(len(columns)):
+        for v in ("last", "last_x"):
+            seeds.append(pl.col(_name(v, i)).forward_fill().shift(1).over(over)
+                         .alias(_name("ff_" + v.replace("last", "val").replace("val_x", "x"), i)))
+            tail.append(pl.col(_name(v, i)).drop_nulls().last())
+        for v in ("first", "first_x"):
+            seeds.append(pl.col(_name(v, i)).backward_fill().shift(-1).over(over)
+                         .alias(_name("bf_" + v.replace("first", "val").replace("val_x", "x"), i)))
+    seeded = allrows.select(seeds).filter(pl.col(CHUNK) >= 0)
+    tail_frame = allrows.group_by(GROUP, maintain_order=True).agg(tail)
+    return seeded, tail_frame
+
+
+class OrderError(Exception):
+    def __init__(self, chunk: int, row: int):
+        super().__init__(chunk, row)
+        self.chunk, self.row = chunk, row
+
+
+def fill_candidates(frame: pl.DataFrame, columns: list[str], kinds: list[list[str]],
+                    seeds: pl.DataFrame | None, by_order: bool) -> pl.DataFrame:
+    """Add, per column, the ffill / bfill / interpolate candidate columns.
+
+    ``frame`` is a prepared chunk; ``seeds`` holds this chunk's rows of ``scan``.
+    Candidates are named ``__bp_cand_{kind}_{i}``.
+    """
+    if seeds is None:
+        seeds = pl.DataFrame(schema={GROUP: frame.schema[GROUP], BEFORE: pl.Int64})
+    seeds = seeds.drop(CHUNK, strict=False).cast({GROUP: frame.schema[GROUP]})
+    frame = frame.join(seeds, on=GROUP, how="left", nulls_equal=True, maintain_order="left")
+    over = pl.col(GROUP)
+    x = pl.col(X) if by_order else pl.col(X) + pl.col(BEFORE).fill_null(0)
+    exprs = []
+    for i, (c, wanted) in enumerate(zip(columns, kinds)):
+        col, valid = pl.col(c), pl.col(c).is_not_null()
+        ff = pl.coalesce(col.forward_fill().over(over), _seed(frame, "ff_val", i))
+        bf = pl.coalesce(col.backward_fill().over(over), _seed(frame, "bf_val", i))
+        if "ffill" in wanted:
+            exprs.append(ff.alias(_name("cand_ffill", i)))
+        if "bfill" in wanted:
+            exprs.append(bf.alias(_name("cand_bfill", i)))
+        if "interpolate" in wanted:
+            px = pl.coalesce(pl.when(valid).then(x).forward_fill().over(over),
+                             _seed(frame, "ff_x", i))
+            nx = pl.coalesce(pl.when(valid).then(x).backward_fill().over(over),
+                             _seed(frame, "bf_x", i))
+            py, ny = ff.cast(pl.Float64), bf.cast(pl.Float64)
+            # np.interp's formula, so values equal pandas' interpolate bit for bit
+            line = ((ny - py) / (nx - px)) * (x - px) + py
+            exprs.append(pl.when(nx > px).then(line).otherwise(pl.when(nx == px).then(py))
+                         .alias(_name("cand_interpolate", i)))
+    return frame.with_columns(exprs)
+
+
+def _seed(frame: pl.DataFrame, kind: str, i: int) -> pl.Expr:
+    name = _name(kind, i)
+    return pl.col(name) if name in frame.columns else pl.lit(None)

@@ -1,0 +1,305 @@
+"""Mergeable column statistics: the reductions behind mean, mode and median.
+
+Each state has ``update(series)`` (fold in one chunk), ``merge(other)`` (combine
+two states; associative, an empty state is the identity), and ``to_dict`` /
+``from_dict`` for the saved state. Large arrays go to a sidecar dict of bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from ..errors import BigprepError
+from .values import frame_from_bytes, frame_to_bytes, to_json_value
+
+
+@dataclass
+class MeanState:
+    """Mean = (count, sum); integer sums stay exact Python integers.
+
+    >>> s = MeanState(); s.update(pl.Series([1.0, None, 3.0])); s.value()
+    2.0
+    """
+
+    count: int = 0
+    total: float | int = 0
+
+    def update(self, series: pl.Series) -> None:
+        values = series.drop_nulls()
+        if len(values):
+            self.count += len(values)
+            self.total += values.sum() if values.dtype.is_float() else int(
+                values.cast(pl.Int128).sum())
+
+    def merge(self, other: MeanState) -> MeanState:
+        return MeanState(self.count + other.count, self.total + other.total)
+
+    def value(self) -> float:
+        if self.count == 0:
+            raise ValueError("no values")
+        return float(self.total / self.count) if isinstance(self.total, int) else (
+            self.total / self.count)
+
+    def to_dict(self, sidecar: dict, key: str) -> dict:
+        return {"count": self.count, "sum": self.total,
+                "value": self.value() if self.count else None}
+
+    @classmethod
+    def from_dict(cls, data: dict, sidecar: dict, key: str, dtype) -> MeanState:
+        return cls(data["count"], data["sum"])
+
+
+def _counts_frame(dtype) -> pl.DataFrame:
+    return pl.DataFrame(schema={"value": dtype, "count": pl.Int64})
+
+
+@dataclass
+class ModeState:
+    """Mode = value counts; ties go to the smallest value (as scikit-learn).
+
+    >>> s = ModeState(); s.update(pl.Series(["b", "a", None, "b", "a"])); s.value()
+    'a'
+    """
+
+    counts: pl.DataFrame | None = None
+
+    def update(self, series: pl.Series) -> None:
+        values = series.drop_nulls()
+        if len(values):
+            frame = values.rename("value").value_counts(name="count")
+            self.counts = self._combine(self.counts, frame.cast({"count": pl.Int64}))
+
+    @staticmethod
+    def _combine(a, b):
+        if a is None:
+            return b
+        if b is None:
+            return a
+        return pl.concat([a, b]).group_by("value").agg(pl.col("count").sum())
+
+    def merge(self, other: ModeState) -> ModeState:
+        return ModeState(self._combine(self.counts, other.counts))
+
+    @property
+    def count(self) -> int:
+        return 0 if self.counts is None else int(self.counts["count"].sum())
+
+    def value(self):
+        if not self.count:
+            raise ValueError("no values")
+        top = self.counts.sort(["count", "value"], descending=[True, False]).row(0)
+        return top[0]
+
+    def to_dict(self, sidecar: dict, key: str) -> dict:
+        if not self.count:
+            return {"count": 0, "value": None, "distinct": 0}
+        sidecar[key] = frame_to_bytes(self.counts)
+        top = self.counts.sort(["count", "value"], descending=[True, False])
+        return {"count": self.count, "value": to_json_value(top["value"][0]),
+                "value_count": int(top["count"][0]), "distinct": top.height,
+                "top": [[to_json_value(v), int(c)] for v, c in top.head(10).iter_rows()]}
+
+    @classmethod
+    def from_dict(cls, data: dict, sidecar: dict, key: str, dtype) -> ModeState:
+        return cls(frame_from_bytes(sidecar[key]) if key in sidecar else None)
+
+
+# --- exact median -----------------------------------------------------------------
+#
+# Values map to order-preserving unsigned 64-bit keys. The first pass keeps exact
+# counts of the top 16 bits of the key (65,536 buckets), and, while they are few,
+# the values themselves. If the values were too many, later narrow passes either
+# histogram the key range that holds the middle ranks into 65,536 finer buckets or,
+# once that range holds at most ``COLLECT_CAP`` values, collect them. A window of
+# values around the median is kept so that ``--update`` can stay exact.
+
+BINS = 1 << 16
+FULL = (0, (1 << 64) - 1)
+COLLECT_CAP = 1_000_000
+WINDOW = 100_000  # ranks kept on each side of the median for exact updates
+_SIGN = np.uint64(1 << 63)
+
+
+def order_keys(values: np.ndarray) -> np.ndarray:
+    """Map numbers to uint64 keys with the same order.
+
+    >>> k = order_keys(np.array([-2.5, -0.0, 1.0, 3e300]))
+    >>> bool(np.all(np.diff(k.astype(np.float64)) > 0))
+    True
+    """
+    if values.dtype.kind == "f":
+        bits = values.astype(np.float64).view(np.uint64)
+        return np.where(bits & _SIGN, ~bits, bits | _SIGN)
+    if values.dtype.kind == "u":
+        return values.astype(np.uint64)
+    return values.astype(np.int64).view(np.uint64) ^ _SIGN
+
+
+def _bucket_width(lo: int, hi: int) -> int:
+    return (hi - lo) // BINS + 1
+
+
+def _histogram(keys: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    keys = keys[(keys >= np.uint64(lo)) & (keys <= np.uint64(hi))]
+    bins = (keys - np.uint64(lo)) // np.uint64(_bucket_width(lo, hi))
+    return np.bincount(bins.astype(np.int64), minlength=BINS).astype(np.int64)
+
+
+@dataclass
+class MedianState:
+    """Exact median in bounded memory; see the comment above.
+
+    ``lo``/``hi`` is the key range this pass looks at (inclusive); ``below`` and
+    ``above`` count values outside it; ``hist`` counts keys in it by bucket;
+    ``values`` holds the value counts inside it while there are at most ``cap``
+    (``None`` once there were more).
+
+    >>> s = MedianState(); s.update(pl.Series([1, 1, 2, 2])); s.value()
+    1.5
+    """
+
+    lo: int = FULL[0]
+    hi: int = FULL[1]
+    with_hist: bool = True
+    cap: int = COLLECT_CAP
+    below: int = 0
+    above: int = 0
+    hist: np.ndarray | None = None
+    values: pl.DataFrame | None = field(default=None)
+    overflow: bool = False
+    window_edges: tuple | None = None  # (min, max) of a saved window, for updates
+    result: float | None = None
+
+    def spawn(self) -> MedianState:
+        """An empty state that looks at the same range in the same way."""
+        return MedianState(lo=self.lo, hi=self.hi, with_hist=self.with_hist, cap=self.cap)
+
+    @property
+    def inside(self) -> int:
+        if self.hist is not None:
+            return int(self.hist.sum())
+        return 0 if self.values is None else int(self.values["count"].sum())
+
+    @property
+    def count(self) -> int:
+        return self.below + self.inside + self.above
+
+    def update(self, series: pl.Series) -> None:
+        values = series.drop_nulls()
+        if not len(values):
+            return
+        keys = order_keys(values.to_numpy())
+        lo, hi = np.uint64(self.lo), np.uint64(self.hi)
+        inside = (keys >= lo) & (keys <= hi)
+        self.below += int((keys < lo).sum())
+        self.above += int((keys > hi).sum())
+        if self.with_hist:
+            counts = _histogram(keys, self.lo, self.hi)
+            self.hist = counts if self.hist is None else self.hist + counts
+        if not self.overflow:
+            kept = values.filter(pl.Series(inside))
+            frame = kept.rename("value").value_counts(name="count").cast({"count": pl.Int64})
+            self.values = ModeState._combine(self.values, frame)
+            self._check_cap()
+
+    def _check_cap(self) -> None:
+        if self.values is not None and self.values.height > self.cap:
+            if not self.with_hist:
+                raise BigprepError(
+                    f"more than {self.cap:,} distinct values lie near the saved median, too "
+                    "many to update it exactly: run again without --update to re-fit.")
+            self.values, self.overflow = None, True
+
+    def merge(self, other: MedianState) -> MedianState:
+        out = self.spawn()
+        out.below, out.above = self.below + other.below, self.above + other.above
+        if self.hist is None or other.hist is None:
+            out.hist = self.hist if other.hist is None else other.hist
+        else:
+            out.hist = self.hist + other.hist
+        out.overflow = self.overflow or other.overflow
+        if not out.overflow:
+            out.values = ModeState._combine(self.values, other.values)
+            out._check_cap()
+        return out
+
+    # -- after a pass ------------------------------------------------------------
+    def ranks(self) -> tuple[int, int]:
+        n = self.count
+        return (n - 1) // 2, n // 2
+
+    def next_pass(self) -> MedianState | None:
+        """Either finish (return None) or the state for the next, narrower pass."""
+        n = self.count
+        if n == 0:
+            raise ValueError("no values")
+        if self.values is not None:
+            return None
+        m_lo, m_hi = self.ranks()
+        r_lo, r_hi = max(m_lo - WINDOW, self.below), min(m_hi + WINDOW, n - self.above - 1)
+        cum = np.cumsum(self.hist) + self.below
+        b_lo = int(np.searchsorted(cum, r_lo, side="right"))
+        b_hi = int(np.searchsorted(cum, r_hi, side="right"))
+        width = _bucket_width(self.lo, self.hi)
+        lo = self.lo + b_lo * width
+        hi = min(self.hi, self.lo + (b_hi + 1) * width - 1)
+        between = int(cum[b_hi] - (cum[b_lo - 1] if b_lo else self.below))
+        collect = between <= self.cap or lo == hi
+        return MedianState(lo=lo, hi=hi, with_hist=not collect, cap=max(self.cap, between))
+
+    def value(self) -> float:
+        """The median from the collected values (mean of the two middle ones)."""
+        if self.result is not None:
+            return self.result
+        if self.values is None:
+            raise ValueError("the median needs another pass")
+        m_lo, m_hi = self.ranks()
+        if not (self.below <= m_lo and m_hi < self.below + self.inside):
+            raise ValueError("the median lies outside the kept values")
+        ordered = self.values.sort("value")
+        ends = ordered["count"].cum_sum().to_numpy() + self.below
+        pick = ordered["value"].to_list()
+        a = pick[int(np.searchsorted(ends, m_lo, side="right"))]
+        b = pick[int(np.searchsorted(ends, m_hi, side="right"))]
+        return (a + b) / 2 if a != b else float(a)
+
+    # -- the saved window ----------------------------------------------------------
+    def trimmed(self) -> MedianState:
+        """Keep only the values within WINDOW ranks of the median (for updates)."""
+        m_lo, m_hi = self.ranks()
+        ordered = self.values.sort("value")
+        start = ordered["count"].cum_sum() - ordered["count"] + self.below
+        end = start + ordered["count"]
+        keep = ordered.filter((end > m_lo - WINDOW) & (start <= m_hi + WINDOW))
+        below = self.below + int(ordered.filter(end <= m_lo - WINDOW)["count"].sum())
+        above = self.count - below - int(keep["count"].sum())
+        out = MedianState(with_hist=False, below=below, above=above, values=keep)
+        out.result = self.value()
+        return out
+
+    def for_update(self) -> MedianState:
+        """The empty state that collects new values inside the saved window."""
+        if self.values is None or self.values.height == 0:
+            raise ValueError("no saved window")
+        column = self.values["value"]
+        lo, hi = (int(order_keys(np.array([v]))[0]) for v in (column.min(), column.max()))
+        return MedianState(lo=lo, hi=hi, with_hist=False, cap=COLLECT_CAP)
+
+    def to_dict(self, sidecar: dict, key: str) -> dict:
+        state = self.trimmed() if self.values is not None else self
+        if state.values is not None:
+            sidecar[key] = frame_to_bytes(state.values)
+        return {"count": self.count, "value": self.value(),
+                "window": {"below": state.below, "above": state.above,
+                           "values": 0 if state.values is None else state.inside}}
+
+    @classmethod
+    def from_dict(cls, data: dict, sidecar: dict, key: str, dtype) -> MedianState:
+        window = data["window"]
+        values = frame_from_bytes(sidecar[key]) if key in sidecar else None
+        out = cls(with_hist=False, below=window["below"], above=window["above"], values=values)
+        out.result = data["value"]
+        return out
