@@ -34,6 +34,7 @@ class ApplySpec:
     schema: pa.Schema  # output schema
     chunk_rows: int
     compression: str = "zstd"
+    scan_columns: tuple = ()  # in the fit's order: the seeds are indexed by it
 
 
 def output_schema(schema: pa.Schema, plans: list[ColumnPlan], add_indicator: bool) -> pa.Schema:
@@ -47,14 +48,14 @@ def transform_chunk(frame: pl.DataFrame, spec: ApplySpec,
                     seeds: pl.DataFrame | None) -> tuple[pl.DataFrame, dict]:
     """Fill one chunk; returns the frame in output column order and the nulls left."""
     names = frame.columns
-    scan_plans = [p for p in spec.plans if p.scans]
+    kinds = {p.column: p.scans for p in spec.plans if p.scans}
     work = frame
-    if scan_plans:
+    if kinds:
         work = scanning.prepare(frame, spec.group_by, spec.order_by)
-        work = scanning.fill_candidates(work, [p.column for p in scan_plans],
-                                        [p.scans for p in scan_plans], seeds,
+        work = scanning.fill_candidates(work, list(spec.scan_columns),
+                                        [kinds.get(c, []) for c in spec.scan_columns], seeds,
                                         by_order=bool(spec.order_by))
-    scan_index = {p.column: i for i, p in enumerate(scan_plans)}
+    scan_index = {c: i for i, c in enumerate(spec.scan_columns)}
     filled = []
     for plan in spec.plans:
         parts = [pl.col(plan.column)]

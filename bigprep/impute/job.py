@@ -24,6 +24,7 @@ class ImputeReport:
     files: list[dict]
     skipped: dict = field(default_factory=dict)
     defaulted: bool = False
+    applied: list = field(default_factory=list)  # the plans that had work to do
 
     def filled(self, column: str) -> int:
         return sum(f["filled"][column] for f in self.files)
@@ -93,13 +94,18 @@ def impute(inputs, out: str | None, *, strategy: str | None = None,
                                       columns=columns, exclude=exclude)
     state, seeds = fit(dataset, plans, executor, group_by=group_by, order_by=order_by,
                        chunk_rows=chunk_rows, prior=prior)
+    # A column that --strategy or the default chose but that holds no null needs no work.
+    active = [p for p in plans if p.source == "--column" or state.nulls.get(p.column, 1)]
+    for plan in plans:
+        if plan not in active:
+            skipped[plan.column] = "no nulls"
     files: list[dict] = []
     if out is not None:
         fills = {(p.column, k): typed_fill(state.fill_value(p.column, k), p)
-                 for p in plans for k in p.stats}
-        spec = ApplySpec(plans, fills, group_by, order_by, add_indicator,
-                         output_schema(dataset.schema, plans, add_indicator), chunk_rows,
-                         compression)
+                 for p in active for k in p.stats}
+        spec = ApplySpec(active, fills, group_by, order_by, add_indicator,
+                         output_schema(dataset.schema, active, add_indicator), chunk_rows,
+                         compression, tuple(state.scan_columns))
         jobs = []
         for part in dataset.partitions:
             mine = {o: s for o, s in seeds.items()
@@ -110,4 +116,4 @@ def impute(inputs, out: str | None, *, strategy: str | None = None,
     if state_path:
         state.save(state_path)
     defaulted = not strategy and not columns and not update
-    return ImputeReport(state, files, skipped, defaulted)
+    return ImputeReport(state, files, skipped, defaulted, active)

@@ -1,0 +1,16 @@
+"""Shared fixtures."""
+
+import numpy as np
+import pytest
+
+from bigprep.executor import Executor
+
+
+@pytest.fixture
+def executor():
+    return Executor()
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(7)
