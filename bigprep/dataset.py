@@ -116,13 +116,19 @@ def _open(path: str) -> pq.ParquetFile:
                            "or leave it out of the inputs; nothing was written.") from None
 
 
+def _same_types(a: pa.Schema, b: pa.Schema) -> bool:
+    """Same columns of the same logical types (string and large_string are one type)."""
+    return a.names == b.names and pl.Schema(a) == pl.Schema(b)
+
+
 def _describe_drift(path: str, schema: pa.Schema, first: str, expected: pa.Schema) -> str:
+    found_types, expected_types = pl.Schema(schema), pl.Schema(expected)
     for field in expected:
         if field.name not in schema.names:
             return f"column {field.name!r} ({field.type}) is missing"
-        found = schema.field(field.name).type
-        if found != field.type:
-            return f"column {field.name!r} is {found}, expected {field.type}"
+        found = found_types[field.name]
+        if found != expected_types[field.name]:
+            return f"column {field.name!r} is {found}, expected {expected_types[field.name]}"
     extra = [n for n in schema.names if n not in expected.names]
     if extra:
         return f"it has extra column(s) {', '.join(map(repr, extra))}"
@@ -146,7 +152,7 @@ def open_dataset(inputs: Sequence[str]) -> Dataset:
         if schema is None:
             schema = file_schema
             null_counts = {name: 0 for name in schema.names}
-        elif not file_schema.equals(schema):
+        elif not _same_types(file_schema, schema):
             reason = _describe_drift(path, file_schema, files[0], schema)
             raise BigprepError(
                 f"schema drift: in {path} {reason} (as in the first partition {files[0]}). "

@@ -84,7 +84,7 @@ def test_median_is_exact(data):
 
 
 def test_median_stays_exact_when_values_outnumber_the_cap(monkeypatch):
-    import bigprep.impute.stats as stats
+    from bigprep.impute import stats
 
     monkeypatch.setattr(stats, "WINDOW", 20)
     rng = np.random.default_rng(3)

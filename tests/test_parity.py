@@ -15,7 +15,6 @@ import pytest
 from sklearn.impute import SimpleImputer
 
 from bigprep.impute.job import impute
-
 from tests.helpers import read_output, with_holes, write_partitions
 
 SIZES = [0, 1, 37, 120, 1, 0, 200, 41, 100]  # empty and single-row partitions too

@@ -144,9 +144,8 @@ class ImputeState:
         data["sidecar"] = os.path.basename(side) if sidecar else None
         if sidecar:
             arrays = {k: np.frombuffer(v, dtype=np.uint8) for k, v in sidecar.items()}
-            with atomic_path(side) as tmp:
-                with open(tmp, "wb") as fh:
-                    np.savez(fh, **arrays)
+            with atomic_path(side) as tmp, open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
         write_json_atomic(path, data)
 
     @classmethod
@@ -206,7 +205,7 @@ def fit(dataset: Dataset, plans: list[ColumnPlan], executor: Executor, *,
     for plan in plans:
         for kind in plan.stats:
             old = prior.states.get((plan.column, kind)) if prior else None
-            if kind == "median" and old is not None:
+            if kind == "median" and old is not None and old.count:
                 templates[(plan.column, kind)] = old.for_update()
             else:
                 templates[(plan.column, kind)] = STATE_CLASSES[kind]()
@@ -252,7 +251,8 @@ def fit(dataset: Dataset, plans: list[ColumnPlan], executor: Executor, *,
         state.tail = prior.tail
     for plan in plans:  # fail now, before anything is written
         for kind in plan.stats:
-            state.fill_value(plan.column, kind)
+            if plan.source == "--column" or state.states[(plan.column, kind)].count:
+                state.fill_value(plan.column, kind)
     return state, seeds
 
 
@@ -262,8 +262,9 @@ def _finish_medians(dataset: Dataset, states: dict, executor: Executor, chunk_ro
     states = dict(states)
     pending = {k: s for k, s in states.items() if k[1] == "median"}
     if exact_update is not None:
+        saved = {k: s for k, s in exact_update.states.items() if k[1] == "median" and s.count}
         for key, new in pending.items():
-            old = exact_update.states.get(key)
+            old = saved.get(key)
             if old is None:
                 continue
             states[key] = merged = old.merge(new)
@@ -274,7 +275,7 @@ def _finish_medians(dataset: Dataset, states: dict, executor: Executor, chunk_ro
                     f"column {key[0]!r}: the new partitions move the median outside the "
                     "window of values kept in the saved state, so it cannot be updated "
                     "exactly. Run again without --update to re-fit on all partitions.") from None
-        pending = {k: s for k, s in pending.items() if k not in exact_update.states}
+        pending = {k: s for k, s in pending.items() if k not in saved}
     while pending:
         nxt = {}
         for key, state in pending.items():

@@ -95,10 +95,17 @@ def impute(inputs, out: str | None, *, strategy: str | None = None,
     state, seeds = fit(dataset, plans, executor, group_by=group_by, order_by=order_by,
                        chunk_rows=chunk_rows, prior=prior)
     # A column that --strategy or the default chose but that holds no null needs no work.
-    active = [p for p in plans if p.source == "--column" or state.nulls.get(p.column, 1)]
+    # An all-null column has no statistic: sklearn drops it; we leave it as it is and say so.
+    active = []
     for plan in plans:
-        if plan not in active:
+        if plan.source != "--column" and not state.nulls.get(plan.column, 1):
             skipped[plan.column] = "no nulls"
+        elif plan.source != "--column" and any(
+                not state.states[(plan.column, k)].count for k in plan.stats):
+            skipped[plan.column] = (f"every value is null, so it has no {plan.stats[0]}; "
+                                    f"use --column {plan.column}=constant:VALUE")
+        else:
+            active.append(plan)
     files: list[dict] = []
     if out is not None:
         fills = {(p.column, k): typed_fill(state.fill_value(p.column, k), p)

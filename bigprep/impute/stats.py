@@ -289,6 +289,8 @@ class MedianState:
         return MedianState(lo=lo, hi=hi, with_hist=False, cap=COLLECT_CAP)
 
     def to_dict(self, sidecar: dict, key: str) -> dict:
+        if self.count == 0:
+            return {"count": 0, "value": None, "window": {"below": 0, "above": 0, "values": 0}}
         state = self.trimmed() if self.values is not None else self
         if state.values is not None:
             sidecar[key] = frame_to_bytes(state.values)
@@ -302,4 +304,6 @@ class MedianState:
         values = frame_from_bytes(sidecar[key]) if key in sidecar else None
         out = cls(with_hist=False, below=window["below"], above=window["above"], values=values)
         out.result = data["value"]
+        if values is None and out.result is None:  # nothing seen yet
+            return cls()
         return out

@@ -1,0 +1,180 @@
+"""The CLI on tiny files: output read back, clear errors, nothing lost."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from bigprep.cli import main
+from bigprep.sink import PartitionWriter
+from tests.helpers import read_output, write_partitions
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture
+def data(tmp_path):
+    frame = pl.DataFrame({
+        "sensor": ["a", "b", "a", "b", "a", "b", "a", "b"],
+        "ts": list(range(8)),
+        "temp": [None, 1.0, 2.0, None, None, 5.0, 6.0, None],
+        "status": ["ok", None, "ok", "bad", None, "bad", "bad", None],
+        "empty": pl.Series([None] * 8, dtype=pl.Float64),
+    })
+    paths = write_partitions(frame, tmp_path / "in" / "day", [3, 3, 2])
+    return frame, paths, tmp_path
+
+
+def digest(paths):
+    return [hashlib.sha256(open(p, "rb").read()).hexdigest() for p in paths]
+
+
+def test_impute_writes_mirrored_files_and_a_summary(data):
+    frame, paths, tmp = data
+    before = digest(paths)
+    result = invoke("impute", tmp / "in", "--out", tmp / "out", "-c", "temp=ffill,bfill",
+                    "-c", "status=mode", "--group-by", "sensor", "--order-by", "ts",
+                    "--add-indicator")
+    assert result.exit_code == 0, result.output
+    out = read_output(tmp / "out" / "day", paths)
+    assert out["temp"].to_list() == [2.0, 1.0, 2.0, 1.0, 2.0, 5.0, 6.0, 5.0]
+    assert out["status"].to_list() == ["ok", "bad", "ok", "bad", "bad", "bad", "bad", "bad"]
+    assert out["temp__missing"].sum() == 4
+    assert "nulls filled" in result.stderr and "temp" in result.stderr
+    assert digest(paths) == before  # inputs untouched
+    manifest = json.loads((tmp / "out" / "_bigprep_manifest.json").read_text())
+    assert [f["rows"] for f in manifest["files"]] == [3, 3, 2]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["-c", "nope=mean"], ["'nope'", "not in the data"]),
+    (["-c", "status=mean"], ["status", "numeric", "mode"]),
+    (["-c", "empty=median"], ["'empty'", "every value is null", "constant"]),
+    (["-c", "temp=sideways"], ["unknown strategy", "sideways"]),
+    (["-c", "ts=constant:soon"], ["'soon'", "Int64"]),
+    (["-c", "temp=ffill", "--order-by", "status"], ["--order-by", "numbers"]),
+    (["-c", "temp=ffill", "--group-by", "missing"], ["--group-by", "'missing'"]),
+])
+def test_bad_options_stop_with_one_clear_message_and_write_nothing(data, args, words):
+    _, _, tmp = data
+    result = invoke("impute", tmp / "in", "--out", tmp / "out", *args)
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    for word in words:
+        assert word in result.stderr
+    assert not (tmp / "out").exists()
+
+
+def test_schema_drift_names_the_file_and_column(data):
+    _, paths, tmp = data
+    pq.write_table(pa.table({"sensor": ["a"], "ts": [9], "temp": ["hot"], "status": ["ok"],
+                             "empty": pa.array([None], pa.float64())}),
+                   tmp / "in" / "day" / "part-9.parquet")
+    result = invoke("impute", tmp / "in", "--out", tmp / "out")
+    assert result.exit_code == 1
+    assert "part-9.parquet" in result.stderr and "'temp'" in result.stderr
+    assert "schema drift" in result.stderr
+    assert not (tmp / "out").exists()
+
+
+def test_corrupt_file_empty_glob_and_out_inside_inputs(data):
+    _, paths, tmp = data
+    (tmp / "in" / "day" / "part-5.parquet").write_bytes(b"not parquet at all")
+    result = invoke("impute", tmp / "in", "--out", tmp / "out")
+    assert result.exit_code == 1 and "part-5.parquet" in result.stderr
+    assert "not a readable Parquet file" in result.stderr
+    os.remove(tmp / "in" / "day" / "part-5.parquet")
+    result = invoke("impute", str(tmp / "nowhere" / "*.parquet"), "--out", tmp / "out")
+    assert result.exit_code == 1 and "matches no file" in result.stderr
+    result = invoke("impute", tmp / "in", "--out", tmp / "in")
+    assert result.exit_code == 1 and "holds input file" in result.stderr
+    os.makedirs(tmp / "in" / "day" / "x", exist_ok=True)
+    result = invoke("impute", paths[0], "--out", tmp / "in")
+    assert result.exit_code == 1 and "--out" in result.stderr
+    assert not (tmp / "out").exists()
+
+
+def test_order_by_decrease_names_file_and_row(tmp_path):
+    frame = pl.DataFrame({"ts": [1, 2, 3, 2, 5], "x": [1.0, None, 3.0, None, 5.0]})
+    paths = write_partitions(frame, tmp_path / "in", [3, 2])
+    result = invoke("impute", *paths, "--out", tmp_path / "out", "-c", "x=ffill",
+                    "--order-by", "ts")
+    assert result.exit_code == 1
+    assert "part-1.parquet, row 0" in result.stderr and "decreases" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_failed_write_leaves_no_file(tmp_path):
+    final = tmp_path / "o" / "a.parquet"
+    with pytest.raises(RuntimeError):
+        with PartitionWriter(str(final), pa.schema([("x", pa.int64())])) as writer:
+            writer.write(pa.table({"x": [1, 2]}))
+            raise RuntimeError("disk full")
+    assert os.listdir(tmp_path / "o") == []
+
+
+def test_state_update_equals_fitting_everything(tmp_path, rng):
+    n = 400
+    frame = pl.DataFrame({
+        "g": rng.choice(["a", "b"], n),
+        "x": pl.Series(rng.normal(size=n)).scatter(np.flatnonzero(rng.random(n) < .3), None),
+        "m": pl.Series(rng.normal(size=n)).scatter(np.flatnonzero(rng.random(n) < .3), None),
+        "s": pl.Series(rng.choice(["u", "v"], n)).scatter([0, 5, 399], None),
+    })
+    old = write_partitions(frame.head(300), tmp_path / "old", [100, 200])
+    new = write_partitions(frame.tail(100), tmp_path / "new", [40, 60])
+    allp = write_partitions(frame, tmp_path / "all", [100, 200, 40, 60])
+    opts = ["-c", "x=mean", "-c", "m=median", "-c", "s=ffill", "--group-by", "g", "-q"]
+    state = tmp_path / "state.json"
+    assert invoke("impute", *old, "--out", tmp_path / "o1", "--state", state, *opts).exit_code == 0
+    result = invoke("impute", *new, "--out", tmp_path / "o2", "--state", state, "--update",
+                    "--group-by", "g", "-q")
+    assert result.exit_code == 0, result.output
+    assert invoke("impute", *allp, "--out", tmp_path / "o3", "--state", tmp_path / "all.json",
+                  *opts).exit_code == 0
+    saved, full = json.loads(state.read_text()), json.loads((tmp_path / "all.json").read_text())
+    assert saved["rows"] == full["rows"] == n and saved["updates"] == 1
+    assert saved["columns"]["x"]["mean"]["value"] == pytest.approx(full["columns"]["x"]["mean"]
+                                                                   ["value"], rel=1e-12)
+    assert saved["columns"]["m"]["median"]["value"] == full["columns"]["m"]["median"]["value"]
+    # the new partitions carry on filling from where the old ones ended
+    assert read_output(tmp_path / "o2", new).equals(read_output(tmp_path / "o3", allp).tail(100))
+
+
+def test_update_refuses_a_missing_state_or_new_strategies(data):
+    _, _, tmp = data
+    result = invoke("impute", tmp / "in", "--out", tmp / "o", "--state", tmp / "s.json",
+                    "--update")
+    assert result.exit_code == 1 and "Run once without --update" in result.stderr
+    assert invoke("impute", tmp / "in", "--state", tmp / "s.json", "-q").exit_code == 0
+    result = invoke("impute", tmp / "in", "--out", tmp / "o", "--state", tmp / "s.json",
+                    "--update", "--strategy", "median")
+    assert result.exit_code == 1 and "saved state" in result.stderr
+
+
+def test_profile_counts_null_runs_across_files(data):
+    _, _, tmp = data
+    result = invoke("profile", tmp / "in", "--json")
+    assert result.exit_code == 0, result.output
+    prof = json.loads(result.stdout)
+    assert prof["rows"] == 8
+    assert prof["columns"]["temp"]["nulls_per_partition"] == [1, 2, 1]
+    assert prof["columns"]["temp"]["longest_null_run"] == 2  # rows 3-4 span two files
+    assert prof["columns"]["empty"]["longest_null_run"] == 8
+    assert "temp" in invoke("profile", tmp / "in").stdout
+
+
+@pytest.mark.parametrize("command", [[], ["impute"], ["profile"]])
+def test_every_command_has_help_with_an_example(command):
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0 and "Example:" in result.output
