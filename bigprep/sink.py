@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Self
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -62,7 +63,7 @@ class PartitionWriter:
     def __init__(self, final: str, schema: pa.Schema, compression: str = "zstd"):
         self.final, self.schema, self.compression = final, schema, compression
 
-    def __enter__(self) -> PartitionWriter:
+    def __enter__(self) -> Self:
         self._ctx = atomic_path(self.final)
         tmp = self._ctx.__enter__()
         self._writer = pq.ParquetWriter(tmp, self.schema, compression=self.compression)

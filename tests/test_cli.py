@@ -40,7 +40,7 @@ def digest(paths):
 
 
 def test_impute_writes_mirrored_files_and_a_summary(data):
-    frame, paths, tmp = data
+    _, paths, tmp = data
     before = digest(paths)
     result = invoke("impute", tmp / "in", "--out", tmp / "out", "-c", "temp=ffill,bfill",
                     "-c", "status=mode", "--group-by", "sensor", "--order-by", "ts",
@@ -76,7 +76,7 @@ def test_bad_options_stop_with_one_clear_message_and_write_nothing(data, args, w
 
 
 def test_schema_drift_names_the_file_and_column(data):
-    _, paths, tmp = data
+    _, _, tmp = data
     pq.write_table(pa.table({"sensor": ["a"], "ts": [9], "temp": ["hot"], "status": ["ok"],
                              "empty": pa.array([None], pa.float64())}),
                    tmp / "in" / "day" / "part-9.parquet")
@@ -116,10 +116,10 @@ def test_order_by_decrease_names_file_and_row(tmp_path):
 
 def test_a_failed_write_leaves_no_file(tmp_path):
     final = tmp_path / "o" / "a.parquet"
-    with pytest.raises(RuntimeError):
-        with PartitionWriter(str(final), pa.schema([("x", pa.int64())])) as writer:
-            writer.write(pa.table({"x": [1, 2]}))
-            raise RuntimeError("disk full")
+    schema = pa.schema([("x", pa.int64())])
+    with pytest.raises(RuntimeError), PartitionWriter(str(final), schema) as writer:
+        writer.write(pa.table({"x": [1, 2]}))
+        raise RuntimeError("disk full")
     assert os.listdir(tmp_path / "o") == []
 
 

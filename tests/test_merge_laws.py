@@ -7,6 +7,7 @@ Also: any partitioning of the same rows gives the same output.
 
 from __future__ import annotations
 
+import itertools
 import json
 import tempfile
 
@@ -122,7 +123,7 @@ def test_any_partitioning_gives_the_same_output(case):
     if frame["x"].null_count() == frame.height:
         return
     bounds = sorted(set(cuts) | {0, frame.height})
-    sizes = [b - a for a, b in zip(bounds, bounds[1:])]
+    sizes = [b - a for a, b in itertools.pairwise(bounds)]
     options = {"columns": {"x": "interpolate,ffill,median"}, "group_by": "g"}
     with tempfile.TemporaryDirectory() as d:
         one = write_partitions(frame, f"{d}/one", [frame.height])

@@ -132,7 +132,7 @@ class ImputeState:
         if self.tail is not None:
             sidecar["__tail__"] = frame_to_bytes(self.tail)
         return {"format": STATE_FORMAT, "bigprep_version": __version__,
-                "saved": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "saved": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "rows": self.rows, "partitions": self.partitions, "updates": self.updates,
                 "group_by": self.group_by, "order_by": self.order_by, "columns": columns}
 

@@ -44,7 +44,7 @@ def typed_fill(value, plan: ColumnPlan):
     2
     """
     if plan.dtype.is_integer() and isinstance(value, float):
-        return int(round(value))
+        return round(value)
     return value
 
 

@@ -62,7 +62,7 @@ def parse_value(text, dtype: pl.DataType, what: str):
         elif isinstance(text, str) and dtype.is_integer():
             series = series.cast(pl.Int128, strict=True)
         return series.cast(dtype, strict=True)[0]
-    except Exception:
+    except (ValueError, TypeError, OverflowError, pl.exceptions.PolarsError):
         raise BigprepError(f"{what}: the value {text!r} cannot be read as {dtype}. "
                            "Give a value of the column's type.") from None
 
