@@ -39,7 +39,7 @@ def canon(state):
     if isinstance(state, ModeState):
         return None if state.counts is None else sorted(state.counts.iter_rows())
     if isinstance(state, MedianState):
-        vals = None if state.values is None else sorted(state.values.iter_rows())
+        vals = None if state.values is None else sorted(state.values.tolist())
         hist = None if state.hist is None else state.hist.tolist()
         return (state.below, state.above, hist, vals)
     return state
@@ -84,19 +84,27 @@ def test_median_is_exact(data):
     assert of(MedianState, data).value() == expected
 
 
-def test_median_stays_exact_when_values_outnumber_the_cap(monkeypatch):
-    from bigprep.impute import stats
+@pytest.mark.parametrize("kind", ["repeated", "dense", "integers"])
+def test_median_stays_exact_when_values_outnumber_the_cap(monkeypatch, kind):
+    import bigprep.impute.stats as stats
 
     monkeypatch.setattr(stats, "WINDOW", 20)
+    monkeypatch.setattr(stats, "COLLECT_CAP", 300)
     rng = np.random.default_rng(3)
-    data = np.concatenate([rng.normal(0, 1, 4000), np.full(3000, 0.25)])  # dense middle
-    state = stats.MedianState(cap=100)
+    data = {"repeated": np.concatenate([rng.normal(0, 1, 4000), np.full(3001, 0.25)]),
+            "dense": rng.normal(20, 1e-6, 7000),  # most values in one top-level bucket
+            "integers": rng.integers(-10**12, 10**12, 7000)}[kind]
+    state = stats.MedianState()
+    state.cap = 100
     for part in np.array_split(data, 9):
         piece = state.spawn()
         piece.update(pl.Series(part))
         state = state.merge(piece)
     passes = 1
     while (follow := state.next_pass()) is not None:
+        if follow.done:
+            state = follow
+            break
         merged = follow.spawn()
         for part in np.array_split(data, 5):
             piece = follow.spawn()

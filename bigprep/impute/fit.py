@@ -282,7 +282,9 @@ def _finish_medians(dataset: Dataset, states: dict, executor: Executor, chunk_ro
             if state.count == 0:
                 continue
             follow = state.next_pass()
-            if follow is not None:
+            if follow is not None and follow.done:
+                states[key] = follow
+            elif follow is not None:
                 nxt[key] = follow
         if not nxt:
             break

@@ -114,12 +114,14 @@ class ModeState:
 # the values themselves. If the values were too many, later narrow passes either
 # histogram the key range that holds the middle ranks into 65,536 finer buckets or,
 # once that range holds at most ``COLLECT_CAP`` values, collect them. A window of
-# values around the median is kept so that ``--update`` can stay exact.
+# values around the median is kept so that ``--update`` can stay exact. Memory per
+# column: the histogram (512 KiB) plus at most ``COLLECT_CAP`` values.
 
 BINS = 1 << 16
 FULL = (0, (1 << 64) - 1)
-COLLECT_CAP = 1_000_000
-WINDOW = 100_000  # ranks kept on each side of the median for exact updates
+FIRST_CAP = 1 << 16  # values kept in the first pass (small data needs one pass)
+COLLECT_CAP = 2_000_000  # values a later pass may collect
+WINDOW = 50_000  # ranks kept on each side of the median for exact updates
 _SIGN = np.uint64(1 << 63)
 
 
@@ -143,9 +145,16 @@ def _bucket_width(lo: int, hi: int) -> int:
 
 
 def _histogram(keys: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    keys = keys[(keys >= np.uint64(lo)) & (keys <= np.uint64(hi))]
+    if lo != FULL[0] or hi != FULL[1]:
+        keys = keys[(keys >= np.uint64(lo)) & (keys <= np.uint64(hi))]
     bins = (keys - np.uint64(lo)) // np.uint64(_bucket_width(lo, hi))
     return np.bincount(bins.astype(np.int64), minlength=BINS).astype(np.int64)
+
+
+def _concat(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return np.concatenate([a, b])
 
 
 @dataclass
@@ -154,8 +163,8 @@ class MedianState:
 
     ``lo``/``hi`` is the key range this pass looks at (inclusive); ``below`` and
     ``above`` count values outside it; ``hist`` counts keys in it by bucket;
-    ``values`` holds the value counts inside it while there are at most ``cap``
-    (``None`` once there were more).
+    ``values`` holds the values inside it while there are at most ``cap``
+    (``None`` and ``overflow`` once there were more).
 
     >>> s = MedianState(); s.update(pl.Series([1, 1, 2, 2])); s.value()
     1.5
@@ -164,57 +173,61 @@ class MedianState:
     lo: int = FULL[0]
     hi: int = FULL[1]
     with_hist: bool = True
-    cap: int = COLLECT_CAP
+    cap: int = FIRST_CAP
     below: int = 0
     above: int = 0
     hist: np.ndarray | None = None
-    values: pl.DataFrame | None = field(default=None)
+    values: np.ndarray | None = field(default=None)
     overflow: bool = False
-    window_edges: tuple | None = None  # (min, max) of a saved window, for updates
     result: float | None = None
+    kind: str = "f"  # numpy kind of the values: f, i or u (to decode a key)
 
     def spawn(self) -> MedianState:
         """An empty state that looks at the same range in the same way."""
-        return MedianState(lo=self.lo, hi=self.hi, with_hist=self.with_hist, cap=self.cap)
+        return MedianState(lo=self.lo, hi=self.hi, with_hist=self.with_hist, cap=self.cap,
+                           kind=self.kind)
 
     @property
     def inside(self) -> int:
         if self.hist is not None:
             return int(self.hist.sum())
-        return 0 if self.values is None else int(self.values["count"].sum())
+        return 0 if self.values is None else len(self.values)
 
     @property
     def count(self) -> int:
         return self.below + self.inside + self.above
 
     def update(self, series: pl.Series) -> None:
-        values = series.drop_nulls()
+        values = series.drop_nulls().to_numpy()
         if not len(values):
             return
-        keys = order_keys(values.to_numpy())
-        lo, hi = np.uint64(self.lo), np.uint64(self.hi)
-        inside = (keys >= lo) & (keys <= hi)
-        self.below += int((keys < lo).sum())
-        self.above += int((keys > hi).sum())
+        self.kind = values.dtype.kind
+        keys = order_keys(values)
+        if self.lo == FULL[0] and self.hi == FULL[1]:
+            inside = None
+        else:
+            lo, hi = np.uint64(self.lo), np.uint64(self.hi)
+            inside = (keys >= lo) & (keys <= hi)
+            self.below += int((keys < lo).sum())
+            self.above += int((keys > hi).sum())
         if self.with_hist:
             counts = _histogram(keys, self.lo, self.hi)
             self.hist = counts if self.hist is None else self.hist + counts
-        if not self.overflow:
-            kept = values.filter(pl.Series(inside))
-            frame = kept.rename("value").value_counts(name="count").cast({"count": pl.Int64})
-            self.values = ModeState._combine(self.values, frame)
+        if not self.overflow and self.cap:
+            self.values = _concat(self.values, values if inside is None else values[inside])
             self._check_cap()
 
     def _check_cap(self) -> None:
-        if self.values is not None and self.values.height > self.cap:
+        if self.values is not None and len(self.values) > self.cap:
             if not self.with_hist:
                 raise BigprepError(
-                    f"more than {self.cap:,} distinct values lie near the saved median, too "
-                    "many to update it exactly: run again without --update to re-fit.")
+                    f"more than {self.cap:,} values lie near the saved median, too many to "
+                    "update it exactly: run again without --update to re-fit.")
             self.values, self.overflow = None, True
 
     def merge(self, other: MedianState) -> MedianState:
         out = self.spawn()
+        out.kind = other.kind if other.count else self.kind
         out.below, out.above = self.below + other.below, self.above + other.above
         if self.hist is None or other.hist is None:
             out.hist = self.hist if other.hist is None else other.hist
@@ -222,7 +235,7 @@ class MedianState:
             out.hist = self.hist + other.hist
         out.overflow = self.overflow or other.overflow
         if not out.overflow:
-            out.values = ModeState._combine(self.values, other.values)
+            out.values = _concat(self.values, other.values)
             out._check_cap()
         return out
 
@@ -231,8 +244,14 @@ class MedianState:
         n = self.count
         return (n - 1) // 2, n // 2
 
+    @property
+    def done(self) -> bool:
+        """The values around the median are all here: no more passes."""
+        return self.values is not None
+
     def next_pass(self) -> MedianState | None:
-        """Either finish (return None) or the state for the next, narrower pass."""
+        """None when done; else the state for the next, narrower pass (which may
+        already be ``done`` when one repeated value fills every wanted rank)."""
         n = self.count
         if n == 0:
             raise ValueError("no values")
@@ -246,9 +265,16 @@ class MedianState:
         width = _bucket_width(self.lo, self.hi)
         lo = self.lo + b_lo * width
         hi = min(self.hi, self.lo + (b_hi + 1) * width - 1)
-        between = int(cum[b_hi] - (cum[b_lo - 1] if b_lo else self.below))
-        collect = between <= self.cap or lo == hi
-        return MedianState(lo=lo, hi=hi, with_hist=not collect, cap=max(self.cap, between))
+        before = int(cum[b_lo - 1]) if b_lo else self.below
+        between = int(cum[b_hi]) - before
+        if between <= COLLECT_CAP:
+            return MedianState(lo=lo, hi=hi, with_hist=False, cap=between, kind=self.kind)
+        if lo == hi:  # one repeated value holds every rank we want: no pass needed
+            value = _from_key(lo, self.kind)
+            kept = r_hi - r_lo + 1
+            return MedianState(lo=lo, hi=hi, with_hist=False, below=r_lo, above=n - r_lo - kept,
+                               values=np.full(kept, value), cap=kept, kind=self.kind)
+        return MedianState(lo=lo, hi=hi, with_hist=True, cap=0, kind=self.kind)
 
     def value(self) -> float:
         """The median from the collected values (mean of the two middle ones)."""
@@ -259,51 +285,63 @@ class MedianState:
         m_lo, m_hi = self.ranks()
         if not (self.below <= m_lo and m_hi < self.below + self.inside):
             raise ValueError("the median lies outside the kept values")
-        ordered = self.values.sort("value")
-        ends = ordered["count"].cum_sum().to_numpy() + self.below
-        pick = ordered["value"].to_list()
-        a = pick[int(np.searchsorted(ends, m_lo, side="right"))]
-        b = pick[int(np.searchsorted(ends, m_hi, side="right"))]
+        part = np.partition(self.values, [m_lo - self.below, m_hi - self.below])
+        a, b = part[m_lo - self.below].item(), part[m_hi - self.below].item()
         return (a + b) / 2 if a != b else float(a)
 
     # -- the saved window ----------------------------------------------------------
     def trimmed(self) -> MedianState:
         """Keep only the values within WINDOW ranks of the median (for updates)."""
         m_lo, m_hi = self.ranks()
-        ordered = self.values.sort("value")
-        start = ordered["count"].cum_sum() - ordered["count"] + self.below
-        end = start + ordered["count"]
-        keep = ordered.filter((end > m_lo - WINDOW) & (start <= m_hi + WINDOW))
-        below = self.below + int(ordered.filter(end <= m_lo - WINDOW)["count"].sum())
-        above = self.count - below - int(keep["count"].sum())
-        out = MedianState(with_hist=False, below=below, above=above, values=keep)
+        ordered = np.sort(self.values)
+        start = max(0, m_lo - WINDOW - self.below)
+        stop = min(len(ordered), m_hi + WINDOW + 1 - self.below)
+        keep = ordered[start:stop]
+        out = MedianState(with_hist=False, below=self.below + start,
+                          above=self.above + len(ordered) - stop, values=keep,
+                          cap=len(keep), kind=self.kind)
         out.result = self.value()
         return out
 
     def for_update(self) -> MedianState:
         """The empty state that collects new values inside the saved window."""
-        if self.values is None or self.values.height == 0:
+        if self.values is None or not len(self.values):
             raise ValueError("no saved window")
-        column = self.values["value"]
-        lo, hi = (int(order_keys(np.array([v]))[0]) for v in (column.min(), column.max()))
-        return MedianState(lo=lo, hi=hi, with_hist=False, cap=COLLECT_CAP)
+        lo, hi = order_keys(np.array([self.values.min(), self.values.max()]))
+        return MedianState(lo=int(lo), hi=int(hi), with_hist=False, cap=COLLECT_CAP,
+                           kind=self.kind)
 
     def to_dict(self, sidecar: dict, key: str) -> dict:
         if self.count == 0:
             return {"count": 0, "value": None, "window": {"below": 0, "above": 0, "values": 0}}
         state = self.trimmed() if self.values is not None else self
         if state.values is not None:
-            sidecar[key] = frame_to_bytes(state.values)
+            sidecar[key] = state.values.tobytes()
+            sidecar[key + ":dtype"] = str(state.values.dtype).encode()
         return {"count": self.count, "value": self.value(),
                 "window": {"below": state.below, "above": state.above,
                            "values": 0 if state.values is None else state.inside}}
 
     @classmethod
     def from_dict(cls, data: dict, sidecar: dict, key: str, dtype) -> MedianState:
-        window = data["window"]
-        values = frame_from_bytes(sidecar[key]) if key in sidecar else None
-        out = cls(with_hist=False, below=window["below"], above=window["above"], values=values)
-        out.result = data["value"]
-        if values is None and out.result is None:  # nothing seen yet
+        if data["value"] is None:  # nothing seen yet
             return cls()
+        window = data["window"]
+        values = None
+        if key in sidecar:
+            values = np.frombuffer(sidecar[key], dtype=sidecar[key + ":dtype"].decode()).copy()
+        out = cls(with_hist=False, below=window["below"], above=window["above"], values=values,
+                  cap=COLLECT_CAP + (0 if values is None else len(values)))
+        out.result = data["value"]
         return out
+
+
+def _from_key(key: int, kind: str):
+    """The number behind an order key (the inverse of ``order_keys``)."""
+    k = np.array([key], dtype=np.uint64)
+    if kind == "f":
+        bits = np.where(k & _SIGN, k ^ _SIGN, ~k)
+        return bits.view(np.float64)[0].item()
+    if kind == "u":
+        return int(k[0])
+    return (k ^ _SIGN).view(np.int64)[0].item()
