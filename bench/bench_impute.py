@@ -122,7 +122,12 @@ def _dask_fill(files, out, stat):
     import dask.dataframe as dd
 
     df = dd.read_parquet(files)
-    df.fillna(getattr(df[NUMERIC], stat)()).to_parquet(out, compression="zstd")
+    df = df.fillna(getattr(df[NUMERIC], stat)())
+    # Integer columns with nulls arrive as float64 while dask's meta says int64, so
+    # to_parquet rejects the filled floats: round and cast them back, as the others do.
+    ints = {c: df[c].dtype for c in NUMERIC if df[c].dtype.kind in "iu"}
+    df = df.assign(**{c: df[c].round().astype(t) for c, t in ints.items()})
+    df.to_parquet(out, compression="zstd")
 
 
 def dask_mean(files, out):
@@ -134,12 +139,31 @@ def dask_median(files, out):
 
 
 def dask_ffill(files, out):
+    """The idiom as users write it: fill per group, assign back. dask has no grouped
+    interpolate, so forward fill only."""
     import dask.dataframe as dd
 
-    cols = INTERPOLATE + FFILL  # dask has no grouped interpolate: forward fill only
     df = dd.read_parquet(files)
+    cols = INTERPOLATE + FFILL
     df = df.assign(**{c: df.groupby(GROUP)[c].ffill() for c in cols})
     df.to_parquet(out, compression="zstd")
+
+
+def dask_shuffle_ffill(files, out):
+    """What works: shuffle whole rows by group, then pandas ffill per partition. The
+    shuffle must be "tasks": the local default ("disk") does not keep row order within a
+    group, so groupby().ffill() fills from the wrong rows (dask#10034)."""
+    import dask
+    import dask.dataframe as dd
+
+    cols = INTERPOLATE + FFILL
+
+    def fill(part):
+        return part.assign(**{c: part.groupby(GROUP)[c].ffill() for c in cols})
+
+    with dask.config.set({"dataframe.shuffle.method": "tasks"}):
+        df = dd.read_parquet(files).shuffle(GROUP)
+        df.map_partitions(fill).to_parquet(out, compression="zstd")
 
 
 def _pandas_sklearn(files, out, strategy):
@@ -174,6 +198,7 @@ def pandas_ffill(files, out):
 JOBS = {f.__name__: f for f in [
     polars_copy, pyarrow_copy, polars_two_pass_mean, polars_two_pass_median,
     polars_one_query_mean, polars_ffill, dask_mean, dask_median, dask_ffill,
+    dask_shuffle_ffill,
     pandas_sklearn_mean, pandas_sklearn_median, pandas_ffill,
 ]}
 
@@ -207,6 +232,9 @@ def measure(cmd, *, timeout, mem_cap_gb=None, cwd=REPO):
         proc.returncode = code = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
         err.seek(0)
         lines = [line.strip() for line in err.read().decode(errors="replace").splitlines()]
+    # The line that says most: the last one naming an error, else the last one.
+    said = next((line for line in reversed(lines) if "rror" in line or "panicked" in line),
+                next((line for line in reversed(lines) if line), ""))[:160]
     error = None
     if timed_out:
         error = f"timed out after {timeout:g} s"
@@ -214,9 +242,9 @@ def measure(cmd, *, timeout, mem_cap_gb=None, cwd=REPO):
         error = f"killed by {signal.Signals(-code).name}"
         if -code == signal.SIGKILL:
             error += " (out of memory?)"
+        error += f": {said}" if said else ""
     elif code:
-        error = next((line for line in reversed(lines) if line), "no message")[:160]
-        error = f"exit {code}: {error}"
+        error = f"exit {code}: {said or 'no message'}"
     return {"seconds": seconds, "peak_rss_gib": usage.ru_maxrss / 2**20,  # KiB on Linux
             "exit_code": code, "error": error}
 
@@ -252,6 +280,7 @@ def plan(files, in_memory):
         else:
             rows.append((task, "polars over(sensor_id)", worker("polars_ffill")))
             rows.append((task, "dask groupby().ffill()", worker("dask_ffill")))
+            rows.append((task, "dask shuffle + ffill", worker("dask_shuffle_ffill")))
             if in_memory:
                 rows.append((task, "pandas groupby", worker("pandas_ffill")))
     return rows
@@ -259,8 +288,11 @@ def plan(files, in_memory):
 
 NOTES = {
     "polars one query": "one output file; not streaming",
-    "dask.dataframe/median": "median_approximate",
-    "dask groupby().ffill()": "ffill only (no grouped interpolate)",
+    "dask.dataframe/mean": "ints rounded and cast back",
+    "dask.dataframe/median": "median_approximate; ints rounded and cast back",
+    "dask groupby().ffill()": "ffill only (no grouped interpolate), assigned back",
+    "dask shuffle + ffill": "tasks shuffle, pandas ffill per partition; ffill only; "
+                            "rows regrouped",
     "polars over(sensor_id)": "interpolate_by(ts); one output file",
     "pandas groupby": "interpolate(method=index); in memory",
     "pandas + sklearn": "SimpleImputer, in memory",

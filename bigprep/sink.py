@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Self
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+import polars as pl
+from polars.io.plugins import register_io_source
 
 from .errors import BigprepError
 
@@ -49,37 +48,26 @@ def atomic_path(final: str) -> Iterator[str]:
         raise
 
 
-class PartitionWriter:
-    """Write record batches to one Parquet file, atomically.
+def write_partition(final: str, frames: Iterable[pl.DataFrame], schema: pl.Schema,
+                    compression: str | None = "zstd") -> None:
+    """Stream ``frames`` into one Parquet file, atomically.
 
-    >>> import tempfile, pyarrow as pa
+    Polars' streaming sink does the writing (it compresses columns in parallel);
+    the frames are pulled one at a time, so memory stays at about one chunk.
+
+    >>> import tempfile
     >>> d = tempfile.mkdtemp()
-    >>> with PartitionWriter(d + "/a.parquet", pa.schema([("x", pa.int64())])) as w:
-    ...     w.write(pa.table({"x": [1, 2]}))
-    >>> pq.read_table(d + "/a.parquet").num_rows
-    2
+    >>> write_partition(d + "/a.parquet", [pl.DataFrame({"x": [1, 2]})], pl.Schema({"x": pl.Int64}))
+    >>> pl.read_parquet(d + "/a.parquet")["x"].to_list()
+    [1, 2]
     """
+    def source(with_columns, predicate, n_rows, batch_size):
+        for frame in frames:
+            yield frame if with_columns is None else frame.select(with_columns)
 
-    def __init__(self, final: str, schema: pa.Schema, compression: str = "zstd"):
-        self.final, self.schema, self.compression = final, schema, compression
-
-    def __enter__(self) -> Self:
-        self._ctx = atomic_path(self.final)
-        tmp = self._ctx.__enter__()
-        self._writer = pq.ParquetWriter(tmp, self.schema, compression=self.compression)
-        return self
-
-    def write(self, table: pa.Table) -> None:
-        self._writer.write_table(table.cast(self.schema))
-
-    def __exit__(self, kind, value, tb) -> bool:
-        try:
-            self._writer.close()
-        except BaseException as exc:  # a file that did not close is not complete
-            self._ctx.__exit__(type(exc), exc, exc.__traceback__)
-            raise
-        self._ctx.__exit__(kind, value, tb)
-        return False
+    with atomic_path(final) as tmp:
+        register_io_source(source, schema=schema).sink_parquet(
+            tmp, compression=compression or "uncompressed")
 
 
 def write_json_atomic(path: str, data: dict) -> None:

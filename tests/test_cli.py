@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from bigprep.cli import main
-from bigprep.sink import PartitionWriter
+from bigprep.sink import write_partition
 from tests.helpers import read_output, write_partitions
 
 
@@ -115,11 +115,12 @@ def test_order_by_decrease_names_file_and_row(tmp_path):
 
 
 def test_a_failed_write_leaves_no_file(tmp_path):
-    final = tmp_path / "o" / "a.parquet"
-    schema = pa.schema([("x", pa.int64())])
-    with pytest.raises(RuntimeError), PartitionWriter(str(final), schema) as writer:
-        writer.write(pa.table({"x": [1, 2]}))
+    def frames():
+        yield pl.DataFrame({"x": [1, 2]})
         raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_partition(str(tmp_path / "o" / "a.parquet"), frames(), pl.Schema({"x": pl.Int64}))
     assert os.listdir(tmp_path / "o") == []
 
 

@@ -86,7 +86,7 @@ def test_median_is_exact(data):
 
 @pytest.mark.parametrize("kind", ["repeated", "dense", "integers"])
 def test_median_stays_exact_when_values_outnumber_the_cap(monkeypatch, kind):
-    import bigprep.impute.stats as stats
+    from bigprep.impute import stats
 
     monkeypatch.setattr(stats, "WINDOW", 20)
     monkeypatch.setattr(stats, "COLLECT_CAP", 300)

@@ -8,14 +8,12 @@ candidates, so a chain fills "what is still null" in order.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import polars as pl
-import pyarrow as pa
 
 from ..dataset import Partition, iter_chunks
-from ..sink import PartitionWriter
+from ..sink import write_partition
 from . import scan as scanning
 from .strategies import ColumnPlan
 
@@ -31,17 +29,17 @@ class ApplySpec:
     group_by: str | None
     order_by: str | None
     add_indicator: bool
-    schema: pa.Schema  # output schema
+    schema: pl.Schema  # output schema
     chunk_rows: int
     compression: str = "zstd"
     scan_columns: tuple = ()  # in the fit's order: the seeds are indexed by it
 
 
-def output_schema(schema: pa.Schema, plans: list[ColumnPlan], add_indicator: bool) -> pa.Schema:
+def output_schema(schema: pl.Schema, plans: list[ColumnPlan], add_indicator: bool) -> pl.Schema:
+    out = dict(schema)
     if add_indicator:
-        for plan in plans:
-            schema = schema.append(pa.field(plan.column + INDICATOR_SUFFIX, pa.bool_()))
-    return schema
+        out.update((plan.column + INDICATOR_SUFFIX, pl.Boolean) for plan in plans)
+    return pl.Schema(out)
 
 
 def transform_chunk(frame: pl.DataFrame, spec: ApplySpec,
@@ -83,17 +81,17 @@ def apply_partition(job: tuple[Partition, ApplySpec, dict, str]) -> dict:
     """Fill one partition chunk by chunk and write it atomically to ``final``."""
     partition, spec, seeds, final = job
     imputed = [p.column for p in spec.plans]
-    nulls = dict.fromkeys(imputed, 0)
     left = dict.fromkeys(imputed, 0)
     rows = 0
-    with PartitionWriter(final, spec.schema, spec.compression) as writer:
+
+    def filled_chunks():
+        nonlocal rows
         for offset, frame in iter_chunks(partition, None, spec.chunk_rows, nan_as_null=imputed):
-            for c, n in zip(imputed, frame.select(imputed).null_count().row(0)):
-                nulls[c] += n
             out, chunk_left = transform_chunk(frame, spec, seeds.get(offset))
             for c, n in chunk_left.items():
                 left[c] += n
             rows += out.height
-            writer.write(out.to_arrow())
-    return {"file": partition.rel, "rows": rows, "path": os.path.relpath(final),
-            "filled": {c: nulls[c] - left[c] for c in imputed}, "left": left}
+            yield out
+
+    write_partition(final, filled_chunks(), spec.schema, spec.compression)
+    return {"file": partition.rel, "rows": rows, "left": left}

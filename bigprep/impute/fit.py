@@ -98,6 +98,7 @@ class ImputeState:
     states: dict = field(default_factory=dict)  # (column, kind) -> state
     tail: pl.DataFrame | None = None
     updates: int = 0
+    run_nulls: dict = field(default_factory=dict)  # nulls in this run's partitions only
 
     @property
     def scan_columns(self) -> list[str]:
@@ -219,6 +220,7 @@ def fit(dataset: Dataset, plans: list[ColumnPlan], executor: Executor, *,
     states = merged.states
     states = _finish_medians(dataset, states, executor, chunk_rows, exact_update=prior)
     nulls = dict(merged.nulls)
+    run_nulls = dict(merged.nulls)
     if prior is not None:
         for key, old in prior.states.items():
             if key in states and key[1] != "median":
@@ -227,7 +229,7 @@ def fit(dataset: Dataset, plans: list[ColumnPlan], executor: Executor, *,
             nulls[column] = nulls.get(column, 0) + count
     state = ImputeState(plans, group_by, order_by, merged.rows + (prior.rows if prior else 0),
                         len(parts) + (prior.partitions if prior else 0), nulls, states,
-                        updates=(prior.updates + 1) if prior else 0)
+                        updates=(prior.updates + 1) if prior else 0, run_nulls=run_nulls)
     seeds = {}
     if scan_columns:
         offsets = [o for p in parts for o in chunk_offsets(p, chunk_rows)]

@@ -25,9 +25,10 @@ class ImputeReport:
     skipped: dict = field(default_factory=dict)
     defaulted: bool = False
     applied: list = field(default_factory=list)  # the plans that had work to do
+    nulls: dict = field(default_factory=dict)  # nulls per column in this run's inputs
 
     def filled(self, column: str) -> int:
-        return sum(f["filled"][column] for f in self.files)
+        return self.nulls.get(column, 0) - self.left(column)
 
     def left(self, column: str) -> int:
         return sum(f["left"][column] for f in self.files)
@@ -111,7 +112,7 @@ def impute(inputs, out: str | None, *, strategy: str | None = None,
         fills = {(p.column, k): typed_fill(state.fill_value(p.column, k), p)
                  for p in active for k in p.stats}
         spec = ApplySpec(active, fills, group_by, order_by, add_indicator,
-                         output_schema(dataset.schema, active, add_indicator), chunk_rows,
+                         output_schema(pl.Schema(dataset.schema), active, add_indicator), chunk_rows,
                          compression, tuple(state.scan_columns))
         jobs = []
         for part in dataset.partitions:
@@ -123,4 +124,4 @@ def impute(inputs, out: str | None, *, strategy: str | None = None,
     if state_path:
         state.save(state_path)
     defaulted = not strategy and not columns and not update
-    return ImputeReport(state, files, skipped, defaulted, active)
+    return ImputeReport(state, files, skipped, defaulted, active, state.run_nulls)

@@ -127,27 +127,39 @@ def fill_candidates(frame: pl.DataFrame, columns: list[str], kinds: list[list[st
     seeds = seeds.drop(CHUNK, strict=False).cast({GROUP: frame.schema[GROUP]})
     frame = frame.join(seeds, on=GROUP, how="left", nulls_equal=True, maintain_order="left")
     over = pl.col(GROUP)
-    x = pl.col(X) if by_order else pl.col(X) + pl.col(BEFORE).fill_null(0)
-    exprs = []
+    if not by_order:  # chunk-local positions become positions within the whole group
+        frame = frame.with_columns(pl.col(X) + pl.col(BEFORE).fill_null(0))
+    x = pl.col(X)
+    # Stage 1: nearest valid value (and its x) before and after each row; stage 2
+    # builds the candidates from those columns, so no window is computed twice.
+    nearest, candidates = [], []
     for i, (c, wanted) in enumerate(zip(columns, kinds)):
+        if not wanted:
+            continue
         col, valid = pl.col(c), pl.col(c).is_not_null()
-        ff = pl.coalesce(col.forward_fill().over(over), _seed(frame, "ff_val", i))
-        bf = pl.coalesce(col.backward_fill().over(over), _seed(frame, "bf_val", i))
-        if "ffill" in wanted:
-            exprs.append(ff.alias(_name("cand_ffill", i)))
-        if "bfill" in wanted:
-            exprs.append(bf.alias(_name("cand_bfill", i)))
-        if "interpolate" in wanted:
-            px = pl.coalesce(pl.when(valid).then(x).forward_fill().over(over),
-                             _seed(frame, "ff_x", i))
-            nx = pl.coalesce(pl.when(valid).then(x).backward_fill().over(over),
-                             _seed(frame, "bf_x", i))
-            py, ny = ff.cast(pl.Float64), bf.cast(pl.Float64)
+        interpolate = "interpolate" in wanted
+        if "ffill" in wanted or interpolate:
+            nearest.append(pl.coalesce(col.forward_fill().over(over), _seed(frame, "ff_val", i))
+                           .alias(_name("prev", i)))
+            candidates.append(pl.col(_name("prev", i)).alias(_name("cand_ffill", i)))
+        if "bfill" in wanted or interpolate:
+            nearest.append(pl.coalesce(col.backward_fill().over(over), _seed(frame, "bf_val", i))
+                           .alias(_name("next", i)))
+            candidates.append(pl.col(_name("next", i)).alias(_name("cand_bfill", i)))
+        if interpolate:
+            at = pl.when(valid).then(x)
+            nearest += [pl.coalesce(at.forward_fill().over(over), _seed(frame, "ff_x", i))
+                        .alias(_name("prev_x", i)),
+                        pl.coalesce(at.backward_fill().over(over), _seed(frame, "bf_x", i))
+                        .alias(_name("next_x", i))]
+            px, nx = pl.col(_name("prev_x", i)), pl.col(_name("next_x", i))
+            py = pl.col(_name("prev", i)).cast(pl.Float64)
+            ny = pl.col(_name("next", i)).cast(pl.Float64)
             # np.interp's formula, so values equal pandas' interpolate bit for bit
             line = ((ny - py) / (nx - px)) * (x - px) + py
-            exprs.append(pl.when(nx > px).then(line).otherwise(pl.when(nx == px).then(py))
-                         .alias(_name("cand_interpolate", i)))
-    return frame.with_columns(exprs)
+            candidates.append(pl.when(nx > px).then(line).otherwise(pl.when(nx == px).then(py))
+                              .alias(_name("cand_interpolate", i)))
+    return frame.with_columns(nearest).with_columns(candidates)
 
 
 def _seed(frame: pl.DataFrame, kind: str, i: int) -> pl.Expr:
