@@ -256,6 +256,9 @@ def parquet_rows(paths) -> int:
     return sum(pq.ParquetFile(f).metadata.num_rows for f in paths)
 
 
+IN_MEMORY_TOOLS = {"pandas + sklearn", "pandas groupby"}
+
+
 def plan(files, in_memory):
     """(task, tool, command factory) for every row, in the order they run."""
     def worker(job):
@@ -266,24 +269,25 @@ def plan(files, in_memory):
         return lambda out: [sys.executable, "-m", "bigprep", "impute", *files, "--out",
                             str(out), "--quiet", *BIGPREP_TASKS[task]]
 
-    rows = [("copy", "polars scan/sink per file", worker("polars_copy")),
-            ("copy", "pyarrow read/write per file", worker("pyarrow_copy"))]
-    for task in BIGPREP_TASKS:
-        rows.append((task, "bigprep", bigprep(task)))
-        if task in ("mean", "median"):
-            rows.append((task, "polars two passes", worker(f"polars_two_pass_{task}")))
-            if task == "mean":
-                rows.append((task, "polars one query", worker("polars_one_query_mean")))
-            rows.append((task, "dask.dataframe", worker(f"dask_{task}")))
-            if in_memory:
-                rows.append((task, "pandas + sklearn", worker(f"pandas_sklearn_{task}")))
-        else:
-            rows.append((task, "polars over(sensor_id)", worker("polars_ffill")))
-            rows.append((task, "dask groupby().ffill()", worker("dask_ffill")))
-            rows.append((task, "dask shuffle + ffill", worker("dask_shuffle_ffill")))
-            if in_memory:
-                rows.append((task, "pandas groupby", worker("pandas_ffill")))
-    return rows
+    rows = [
+        ("copy", "polars scan/sink per file", worker("polars_copy")),
+        ("copy", "pyarrow read/write per file", worker("pyarrow_copy")),
+        ("mean", "bigprep", bigprep("mean")),
+        ("mean", "polars two passes", worker("polars_two_pass_mean")),
+        ("mean", "polars one query", worker("polars_one_query_mean")),
+        ("mean", "dask.dataframe", worker("dask_mean")),
+        ("mean", "pandas + sklearn", worker("pandas_sklearn_mean")),
+        ("median", "bigprep", bigprep("median")),
+        ("median", "polars two passes", worker("polars_two_pass_median")),
+        ("median", "dask.dataframe", worker("dask_median")),
+        ("median", "pandas + sklearn", worker("pandas_sklearn_median")),
+        ("ffill", "bigprep", bigprep("ffill")),
+        ("ffill", "polars over(sensor_id)", worker("polars_ffill")),
+        ("ffill", "dask groupby().ffill()", worker("dask_ffill")),
+        ("ffill", "dask shuffle + ffill", worker("dask_shuffle_ffill")),
+        ("ffill", "pandas groupby", worker("pandas_ffill")),
+    ]
+    return [row for row in rows if in_memory or row[1] not in IN_MEMORY_TOOLS]
 
 
 NOTES = {

@@ -87,6 +87,12 @@ class Executor:
             self._client.close()
             self._client = None
 
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def _compute(self, final, leaves: list, label: str) -> Any:
         bar = _Bar(label, len(leaves), self.progress)
         try:

@@ -49,7 +49,7 @@ def atomic_path(final: str) -> Iterator[str]:
 
 
 def write_partition(final: str, frames: Iterable[pl.DataFrame], schema: pl.Schema,
-                    compression: str | None = "zstd") -> None:
+                    compression: str | None = "zstd", row_group_rows: int | None = None) -> None:
     """Stream ``frames`` into one Parquet file, atomically.
 
     Polars' streaming sink does the writing (it compresses columns in parallel);
@@ -67,7 +67,7 @@ def write_partition(final: str, frames: Iterable[pl.DataFrame], schema: pl.Schem
 
     with atomic_path(final) as tmp:
         register_io_source(source, schema=schema).sink_parquet(
-            tmp, compression=compression or "uncompressed")
+            tmp, compression=compression or "uncompressed", row_group_size=row_group_rows)
 
 
 def write_json_atomic(path: str, data: dict) -> None:

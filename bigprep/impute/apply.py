@@ -93,5 +93,5 @@ def apply_partition(job: tuple[Partition, ApplySpec, dict, str]) -> dict:
             rows += out.height
             yield out
 
-    write_partition(final, filled_chunks(), spec.schema, spec.compression)
+    write_partition(final, filled_chunks(), spec.schema, spec.compression, spec.chunk_rows)
     return {"file": partition.rel, "rows": rows, "left": left}

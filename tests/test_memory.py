@@ -1,0 +1,87 @@
+"""Bounded memory, proven: impute data several times larger than a memory cap.
+
+The run is a subprocess. Where this machine lets us (root with cgroup v1 or v2
+memory control), it runs inside a cgroup with a hard memory limit, so going over
+means being killed; everywhere, its own peak RSS (``wait4``) must stay under the
+cap. The data is generated at about 1.5 GB in memory (Arrow), over 3x the cap.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+CAP_MB = 450
+ROWS, FILES, COLUMNS = 32_000_000, 64, 5
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("big")
+    rng = np.random.default_rng(0)
+    per = ROWS // FILES
+    arrow_bytes = 0
+    for k in range(FILES):
+        table = pa.table({"g": rng.integers(0, 20, per), **{
+            f"c{c}": pa.array(rng.normal(size=per), mask=rng.random(per) < 0.2)
+            for c in range(COLUMNS)}})
+        arrow_bytes += table.nbytes
+        pq.write_table(table, folder / f"part-{k}.parquet", row_group_size=100_000,
+                       compression="snappy")
+    assert arrow_bytes > 3 * CAP_MB * 2**20, "the data must be several times the cap"
+    return folder
+
+
+def _cgroup(limit_bytes: int) -> str | None:
+    """A fresh memory cgroup with a hard limit, or None where we may not make one."""
+    name = f"bigprep-test-{uuid.uuid4().hex[:8]}"
+    for root, limit_file in (("/sys/fs/cgroup/memory", "memory.limit_in_bytes"),
+                             ("/sys/fs/cgroup", "memory.max")):
+        path = os.path.join(root, name)
+        try:
+            os.mkdir(path)
+            with open(os.path.join(path, limit_file), "w") as fh:
+                fh.write(str(limit_bytes))
+            return path
+        except OSError:
+            if os.path.isdir(path):
+                os.rmdir(path)
+    return None
+
+
+def run_capped(args: list[str]) -> tuple[int, float, bool]:
+    """Run a command under the cap; return (exit code, peak RSS in MB, cgroup used)."""
+    group = _cgroup(CAP_MB * 2**20)
+
+    def enter():
+        if group:
+            with open(os.path.join(group, "cgroup.procs"), "w") as fh:
+                fh.write(str(os.getpid()))
+
+    proc = subprocess.Popen(args, preexec_fn=enter, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.stderr.read()
+    if group:
+        os.rmdir(group)
+    return os.waitstatus_to_exitcode(status), usage.ru_maxrss / 1024, group is not None
+
+
+@pytest.mark.parametrize("options", [["--strategy", "mean"], ["--strategy", "median"],
+                                     ["--strategy", "interpolate,ffill", "--group-by", "g"]],
+                         ids=["mean", "median", "ffill"])
+def test_impute_runs_in_bounded_memory(big, tmp_path, options):
+    out = tmp_path / "out"
+    code, peak_mb, capped = run_capped(
+        [sys.executable, "-m", "bigprep", "impute", str(big), "--out", str(out), "-q",
+         "--chunk-rows", "65536", "--compression", "snappy", *options])
+    assert code == 0, f"impute failed or was killed under a {CAP_MB} MB cap (cgroup: {capped})"
+    assert peak_mb < CAP_MB, f"peak RSS {peak_mb:.0f} MB over the {CAP_MB} MB cap"
+    written = sum(pq.ParquetFile(f).metadata.num_rows for f in out.glob("*.parquet"))
+    assert written == ROWS
