@@ -11,7 +11,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Self
 
 import dask
 from dask.callbacks import Callback
@@ -87,7 +87,7 @@ class Executor:
             self._client.close()
             self._client = None
 
-    def __enter__(self) -> Executor:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

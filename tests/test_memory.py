@@ -9,6 +9,7 @@ cap. The data is generated at about 1.5 GB in memory (Arrow), over 3x the cap.
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import uuid
@@ -56,18 +57,15 @@ def _cgroup(limit_bytes: int) -> str | None:
     return None
 
 
-def run_capped(args: list[str]) -> tuple[int, float, bool]:
+def run_capped(args: list[str], log) -> tuple[int, float, bool]:
     """Run a command under the cap; return (exit code, peak RSS in MB, cgroup used)."""
     group = _cgroup(CAP_MB * 2**20)
-
-    def enter():
-        if group:
-            with open(os.path.join(group, "cgroup.procs"), "w") as fh:
-                fh.write(str(os.getpid()))
-
-    proc = subprocess.Popen(args, preexec_fn=enter, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.stderr.read()
+    if group:  # the shell joins the cgroup, then becomes the command
+        procs = shlex.quote(os.path.join(group, "cgroup.procs"))
+        args = ["sh", "-c", f"echo $$ > {procs} && exec {shlex.join(args)}"]
+    with open(log, "w") as err:
+        proc = subprocess.Popen(args, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
     if group:
         os.rmdir(group)
     return os.waitstatus_to_exitcode(status), usage.ru_maxrss / 1024, group is not None
@@ -78,10 +76,12 @@ def run_capped(args: list[str]) -> tuple[int, float, bool]:
                          ids=["mean", "median", "ffill"])
 def test_impute_runs_in_bounded_memory(big, tmp_path, options):
     out = tmp_path / "out"
+    log = tmp_path / "stderr.txt"
     code, peak_mb, capped = run_capped(
         [sys.executable, "-m", "bigprep", "impute", str(big), "--out", str(out), "-q",
-         "--chunk-rows", "65536", "--compression", "snappy", *options])
-    assert code == 0, f"impute failed or was killed under a {CAP_MB} MB cap (cgroup: {capped})"
+         "--chunk-rows", "65536", "--compression", "snappy", *options], log)
+    assert code == 0, (f"impute failed or was killed under a {CAP_MB} MB cap "
+                       f"(cgroup: {capped}): {log.read_text()[-2000:]}")
     assert peak_mb < CAP_MB, f"peak RSS {peak_mb:.0f} MB over the {CAP_MB} MB cap"
     written = sum(pq.ParquetFile(f).metadata.num_rows for f in out.glob("*.parquet"))
     assert written == ROWS
