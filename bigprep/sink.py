@@ -65,9 +65,15 @@ def write_partition(final: str, frames: Iterable[pl.DataFrame], schema: pl.Schem
         for frame in frames:
             yield frame if with_columns is None else frame.select(with_columns)
 
+    sink_query(final, register_io_source(source, schema=schema), compression, row_group_rows)
+
+
+def sink_query(final: str, query: pl.LazyFrame, compression: str | None = "zstd",
+               row_group_rows: int | None = None) -> None:
+    """Run a lazy query with polars' streaming engine into one file, atomically."""
     with atomic_path(final) as tmp:
-        register_io_source(source, schema=schema).sink_parquet(
-            tmp, compression=compression or "uncompressed", row_group_size=row_group_rows)
+        query.sink_parquet(tmp, compression=compression or "uncompressed",
+                           row_group_size=row_group_rows)
 
 
 def write_json_atomic(path: str, data: dict) -> None:

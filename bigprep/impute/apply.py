@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from ..dataset import Partition, iter_chunks
-from ..sink import write_partition
+from ..errors import BigprepError
+from ..sink import sink_query, write_partition
 from . import scan as scanning
 from .strategies import ColumnPlan
 
@@ -42,17 +43,11 @@ def output_schema(schema: pl.Schema, plans: list[ColumnPlan], add_indicator: boo
     return pl.Schema(out)
 
 
-def transform_chunk(frame: pl.DataFrame, spec: ApplySpec,
-                    seeds: pl.DataFrame | None) -> tuple[pl.DataFrame, dict]:
-    """Fill one chunk; returns the frame in output column order and the nulls left."""
-    names = frame.columns
-    kinds = {p.column: p.scans for p in spec.plans if p.scans}
-    work = frame
-    if kinds:
-        work = scanning.prepare(frame, spec.group_by, spec.order_by)
-        work = scanning.fill_candidates(work, list(spec.scan_columns),
-                                        [kinds.get(c, []) for c in spec.scan_columns], seeds,
-                                        by_order=bool(spec.order_by))
+def fill_expressions(spec: ApplySpec) -> tuple[list[pl.Expr], list[pl.Expr]]:
+    """(indicator columns, filled columns) as expressions over one chunk.
+
+    A scan step reads the candidate column ``scan.fill_candidates`` added.
+    """
     scan_index = {c: i for i, c in enumerate(spec.scan_columns)}
     filled = []
     for plan in spec.plans:
@@ -70,17 +65,49 @@ def transform_chunk(frame: pl.DataFrame, spec: ApplySpec,
         filled.append(pl.coalesce(parts).alias(plan.column))
     indicators = [pl.col(p.column).is_null().alias(p.column + INDICATOR_SUFFIX)
                   for p in spec.plans] if spec.add_indicator else []
-    out = work.with_columns(indicators).with_columns(filled)
-    out = out.select(names + [i.meta.output_name() for i in indicators])
+    return indicators, filled
+
+
+def transform_chunk(frame: pl.DataFrame, spec: ApplySpec,
+                    seeds: pl.DataFrame | None) -> tuple[pl.DataFrame, dict]:
+    """Fill one chunk; returns the frame in output column order and the nulls left."""
+    kinds = {p.column: p.scans for p in spec.plans if p.scans}
+    work = scanning.prepare(frame, spec.group_by, spec.order_by)
+    work = scanning.fill_candidates(work, list(spec.scan_columns),
+                                    [kinds.get(c, []) for c in spec.scan_columns], seeds,
+                                    by_order=bool(spec.order_by))
+    indicators, filled = fill_expressions(spec)
+    out = work.with_columns(indicators).with_columns(filled).select(spec.schema.names())
     left = dict(zip([p.column for p in spec.plans],
                     out.select([p.column for p in spec.plans]).null_count().row(0)))
     return out, left
 
 
 def apply_partition(job: tuple[Partition, ApplySpec, dict, str]) -> dict:
-    """Fill one partition chunk by chunk and write it atomically to ``final``."""
-    partition, spec, seeds, final = job
+    """Fill one partition and write it atomically to ``final``."""
+    try:
+        return _apply_partition(*job)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise BigprepError(f"{job[0].path}: cannot be imputed ({exc}). No partial output was "
+                           "left; fix or remove the file and run again.") from None
+
+
+def _apply_partition(partition: Partition, spec: ApplySpec, seeds: dict, final: str) -> dict:
+    """Fill one partition and write it atomically to ``final``.
+
+    Statistics and constants are a pure map: polars' streaming engine reads,
+    fills and writes the file (nothing is left null). Fills from neighbours go
+    chunk by chunk, each chunk with the seeds the scan handed it.
+    """
     imputed = [p.column for p in spec.plans]
+    floats = [c for c in imputed if spec.schema[c].is_float()]
+    if not spec.scan_columns:
+        indicators, filled = fill_expressions(spec)
+        query = (pl.scan_parquet(partition.path).with_columns(pl.col(floats).fill_nan(None))
+                 .with_columns(indicators).with_columns(filled).select(spec.schema.names()))
+        sink_query(final, query, spec.compression, spec.chunk_rows)
+        return {"file": partition.rel, "rows": partition.rows, "left": dict.fromkeys(imputed, 0)}
+
     left = dict.fromkeys(imputed, 0)
     rows = 0
 

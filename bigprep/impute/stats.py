@@ -7,6 +7,8 @@ two states; associative, an empty state is the identity), and ``to_dict`` /
 
 from __future__ import annotations
 
+import math
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -133,8 +135,10 @@ def order_keys(values: np.ndarray) -> np.ndarray:
     True
     """
     if values.dtype.kind == "f":
-        bits = values.astype(np.float64).view(np.uint64)
-        return np.where(bits & _SIGN, ~bits, bits | _SIGN)
+        bits = values.astype(np.float64, copy=False).view(np.uint64)
+        # negative: flip every bit; positive: flip the sign bit
+        flip = (bits.view(np.int64) >> np.int64(63)).view(np.uint64) | _SIGN
+        return bits ^ flip
     if values.dtype.kind == "u":
         return values.astype(np.uint64)
     return values.astype(np.int64).view(np.uint64) ^ _SIGN
@@ -144,11 +148,32 @@ def _bucket_width(lo: int, hi: int) -> int:
     return (hi - lo) // BINS + 1
 
 
-def _histogram(keys: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    if lo != FULL[0] or hi != FULL[1]:
-        keys = keys[(keys >= np.uint64(lo)) & (keys <= np.uint64(hi))]
-    bins = (keys - np.uint64(lo)) // np.uint64(_bucket_width(lo, hi))
-    return np.bincount(bins.astype(np.int64), minlength=BINS).astype(np.int64)
+def _histogram(values: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Bucket counts of values whose keys lie in [lo, hi]."""
+    if (lo, hi) == FULL and sys.byteorder == "little":
+        # the first pass needs only the top 16 bits of each key: a strided view of
+        # the highest 2 bytes of every 8 reads a quarter of the memory
+        top = np.ascontiguousarray(values, dtype=np.int64 if values.dtype.kind == "i" else
+                                   values.dtype if values.dtype.kind == "u" else np.float64)
+        top = top.view(np.uint16)[3::4]
+        if values.dtype.kind == "f":
+            bins = top ^ ((top.view(np.int16) >> np.int16(15)).view(np.uint16) | np.uint16(1 << 15))
+        elif values.dtype.kind == "i":
+            bins = top ^ np.uint16(1 << 15)
+        else:
+            bins = top
+    else:
+        keys = order_keys(values)
+        bins = (keys - np.uint64(lo)) // np.uint64(_bucket_width(lo, hi))
+    return np.bincount(bins, minlength=BINS).astype(np.int64)
+
+
+def _value_bounds(lo: int, hi: int, kind: str) -> tuple:
+    """The smallest and largest value whose key lies in [lo, hi] (no -0.0 is stored)."""
+    lo_value, hi_value = _from_key(lo, kind), _from_key(hi, kind)
+    if kind == "f" and hi_value == 0.0 and math.copysign(1.0, hi_value) < 0:
+        hi_value = -5e-324  # up to -0.0 means below zero
+    return lo_value, hi_value
 
 
 def _concat(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
@@ -202,19 +227,21 @@ class MedianState:
         if not len(values):
             return
         self.kind = values.dtype.kind
-        keys = order_keys(values)
-        if self.lo == FULL[0] and self.hi == FULL[1]:
-            inside = None
+        if self.kind == "f":
+            values = values.astype(np.float64) + 0.0  # -0.0 becomes 0.0: one key per value
+        if (self.lo, self.hi) == FULL:
+            inside = values
         else:
-            lo, hi = np.uint64(self.lo), np.uint64(self.hi)
-            inside = (keys >= lo) & (keys <= hi)
-            self.below += int((keys < lo).sum())
-            self.above += int((keys > hi).sum())
+            lo, hi = _value_bounds(self.lo, self.hi, self.kind)
+            below, above = values < lo, values > hi
+            self.below += int(below.sum())
+            self.above += int(above.sum())
+            inside = values[~(below | above)]
         if self.with_hist:
-            counts = _histogram(keys, self.lo, self.hi)
+            counts = _histogram(inside, self.lo, self.hi)
             self.hist = counts if self.hist is None else self.hist + counts
         if not self.overflow and self.cap:
-            self.values = _concat(self.values, values if inside is None else values[inside])
+            self.values = _concat(self.values, inside)
             self._check_cap()
 
     def _check_cap(self) -> None:
