@@ -89,6 +89,7 @@ class Dataset:
     schema: pa.Schema
     root: str
     null_counts: dict  # column -> nulls known from footers, or None when unknown
+    bounds: dict  # numeric column -> (min, max) from the footers' statistics, when all have them
 
     @property
     def rows(self) -> int:
@@ -145,6 +146,7 @@ def open_dataset(inputs: Sequence[str]) -> Dataset:
     partitions = []
     schema = None
     null_counts: dict = {}
+    bounds: dict = {}
     offset = 0
     for path in files:
         pf = _open(path)
@@ -152,6 +154,8 @@ def open_dataset(inputs: Sequence[str]) -> Dataset:
         if schema is None:
             schema = file_schema
             null_counts = {name: 0 for name in schema.names}
+            bounds = {f.name: [] for f in schema
+                      if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)}
         elif not _same_types(file_schema, schema):
             reason = _describe_drift(path, file_schema, files[0], schema)
             raise BigprepError(
@@ -168,6 +172,11 @@ def open_dataset(inputs: Sequence[str]) -> Dataset:
                 if name not in null_counts or null_counts[name] is None:
                     continue
                 stats = col.statistics
+                if name in bounds and bounds[name] is not None:
+                    if stats is not None and stats.has_min_max:
+                        bounds[name] += [stats.min, stats.max]
+                    elif rg.num_rows and (stats is None or stats.null_count != rg.num_rows):
+                        bounds[name] = None  # values without statistics: bounds unknown
                 if stats is None or not stats.has_null_count:
                     null_counts[name] = None
                 else:
@@ -179,7 +188,8 @@ def open_dataset(inputs: Sequence[str]) -> Dataset:
         # Statistics count nulls, not NaN: a float column may still hold missing values.
         if pa.types.is_floating(dtype):
             null_counts[name] = None
-    return Dataset(tuple(partitions), schema, root, null_counts)
+    bounds = {k: (min(v), max(v)) for k, v in bounds.items() if v}
+    return Dataset(tuple(partitions), schema, root, null_counts, bounds)
 
 
 def normalize(frame: pl.DataFrame, columns: Sequence[str] | None = None) -> pl.DataFrame:

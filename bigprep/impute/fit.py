@@ -208,6 +208,10 @@ def fit(dataset: Dataset, plans: list[ColumnPlan], executor: Executor, *,
             old = prior.states.get((plan.column, kind)) if prior else None
             if kind == "median" and old is not None and old.count:
                 templates[(plan.column, kind)] = old.for_update()
+            elif kind == "median" and plan.column in dataset.bounds:
+                low, high = dataset.bounds[plan.column]
+                templates[(plan.column, kind)] = MedianState.within(
+                    low, high, "f" if plan.dtype.is_float() else "i")
             else:
                 templates[(plan.column, kind)] = STATE_CLASSES[kind]()
     scan_columns = [p.column for p in plans if p.scans]

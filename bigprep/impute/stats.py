@@ -145,7 +145,8 @@ def order_keys(values: np.ndarray) -> np.ndarray:
 
 
 def _bucket_width(lo: int, hi: int) -> int:
-    return (hi - lo) // BINS + 1
+    """A power of two, so a bucket is a shift away from its key."""
+    return 1 << max(0, ((hi - lo) // BINS).bit_length())
 
 
 def _histogram(values: np.ndarray, lo: int, hi: int) -> np.ndarray:
@@ -164,7 +165,8 @@ def _histogram(values: np.ndarray, lo: int, hi: int) -> np.ndarray:
             bins = top
     else:
         keys = order_keys(values)
-        bins = (keys - np.uint64(lo)) // np.uint64(_bucket_width(lo, hi))
+        shift = _bucket_width(lo, hi).bit_length() - 1
+        bins = (keys - np.uint64(lo)) >> np.uint64(shift)
     return np.bincount(bins, minlength=BINS).astype(np.int64)
 
 
@@ -206,6 +208,17 @@ class MedianState:
     overflow: bool = False
     result: float | None = None
     kind: str = "f"  # numpy kind of the values: f, i or u (to decode a key)
+    vmin: float | None = None  # the smallest and largest value seen inside [lo, hi]
+    vmax: float | None = None
+
+    @classmethod
+    def within(cls, low, high, kind: str) -> MedianState:
+        """A first pass over [low, high] (from the files' statistics) instead of every
+        number: its buckets are fine enough that one more pass usually finishes."""
+        ends = np.array([low, high], dtype=np.float64) + 0.0 if kind == "f" else np.array(
+            [low, high])
+        keys = order_keys(ends)
+        return cls(lo=int(keys[0]), hi=int(keys[1]), kind=kind)
 
     def spawn(self) -> MedianState:
         """An empty state that looks at the same range in the same way."""
@@ -237,7 +250,10 @@ class MedianState:
             self.below += int(below.sum())
             self.above += int(above.sum())
             inside = values[~(below | above)]
-        if self.with_hist:
+        if self.with_hist and len(inside):
+            low, high = inside.min().item(), inside.max().item()
+            self.vmin = low if self.vmin is None else min(self.vmin, low)
+            self.vmax = high if self.vmax is None else max(self.vmax, high)
             counts = _histogram(inside, self.lo, self.hi)
             self.hist = counts if self.hist is None else self.hist + counts
         if not self.overflow and self.cap:
@@ -261,6 +277,10 @@ class MedianState:
         else:
             out.hist = self.hist + other.hist
         out.overflow = self.overflow or other.overflow
+        ends = [v for v in (self.vmin, other.vmin) if v is not None]
+        out.vmin = min(ends) if ends else None
+        ends = [v for v in (self.vmax, other.vmax) if v is not None]
+        out.vmax = max(ends) if ends else None
         if not out.overflow:
             out.values = _concat(self.values, other.values)
             out._check_cap()
@@ -294,6 +314,9 @@ class MedianState:
         hi = min(self.hi, self.lo + (b_hi + 1) * width - 1)
         before = int(cum[b_lo - 1]) if b_lo else self.below
         between = int(cum[b_hi]) - before
+        if self.vmin is not None:  # no need to look where no value is
+            kmin, kmax = (int(k) for k in order_keys(np.array([self.vmin, self.vmax])))
+            lo, hi = max(lo, kmin), min(hi, kmax)
         if between <= COLLECT_CAP:
             return MedianState(lo=lo, hi=hi, with_hist=False, cap=between, kind=self.kind)
         if lo == hi:  # one repeated value holds every rank we want: no pass needed
