@@ -206,32 +206,39 @@ def iter_chunks(partition: Partition, columns: Sequence[str] | None,
                 ) -> Iterator[tuple[int, pl.DataFrame]]:
     """Yield ``(global_offset, frame)`` for each chunk of a partition, in order.
 
+    Chunks are slices of at most ``chunk_rows`` rows that never cross a row group
+    (see ``chunk_spans``); polars reads each slice from the row group that holds
+    it, so memory is bounded by a row group's compressed size plus one chunk.
     NaN becomes null in the float columns named by ``nan_as_null`` (all read
     columns when None), so a NaN counts as missing; other columns pass untouched.
-
-    Reads one row group at a time in batches of ``chunk_rows``: memory is
-    bounded by the row group's compressed size plus one batch.
     """
-    pf = _open(partition.path)
-    offset = partition.offset
-    cols = list(columns) if columns is not None else None
-    for rg in range(len(partition.row_group_rows)):
+    query = pl.scan_parquet(partition.path)
+    if columns is not None:
+        query = query.select(columns)
+    for start, length in chunk_spans(partition, chunk_rows):
         try:
-            batches = pf.iter_batches(batch_size=chunk_rows, row_groups=[rg], columns=cols,
-                                      use_threads=True)
-            for batch in batches:
-                yield offset, normalize(pl.from_arrow(batch), nan_as_null)
-                offset += batch.num_rows
-        except pa.ArrowException as exc:
-            raise BigprepError(f"{partition.path}: row group {rg} cannot be read ({exc}). "
-                               "The file is damaged: re-export it or leave it out.") from None
+            frame = query.slice(start, length).collect()
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise BigprepError(f"{partition.path}: rows {start}-{start + length - 1} cannot be "
+                               f"read ({exc}). The file is damaged: re-export it or leave it "
+                               "out.") from None
+        yield partition.offset + start, normalize(frame, nan_as_null)
+
+
+def chunk_spans(partition: Partition, chunk_rows: int) -> list[tuple[int, int]]:
+    """(start, length) of each chunk within the file, from the footer alone.
+
+    >>> part = Partition("p.parquet", "p.parquet", 100, (5, 3))
+    >>> chunk_spans(part, 2)
+    [(0, 2), (2, 2), (4, 1), (5, 2), (7, 1)]
+    """
+    spans, offset = [], 0
+    for size in partition.row_group_rows:
+        spans += [(offset + s, min(chunk_rows, size - s)) for s in range(0, size, chunk_rows)]
+        offset += size
+    return spans
 
 
 def chunk_offsets(partition: Partition, chunk_rows: int) -> list[int]:
-    """Global offsets of the chunks ``iter_chunks`` yields, from the footer alone."""
-    out, offset = [], partition.offset
-    for size in partition.row_group_rows:
-        for start in range(0, size, chunk_rows):
-            out.append(offset + start)
-        offset += size
-    return out
+    """Global offsets of the chunks ``iter_chunks`` yields."""
+    return [partition.offset + start for start, _ in chunk_spans(partition, chunk_rows)]

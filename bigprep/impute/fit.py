@@ -38,6 +38,7 @@ class FitSpec:
     columns: list[str]  # columns to read
     templates: dict  # (column, kind) -> empty state to update
     scan_columns: list[str] = field(default_factory=list)
+    scan_kinds: list[list[str]] = field(default_factory=list)  # per scan column
     group_by: str | None = None
     order_by: str | None = None
     chunk_rows: int = 262_144
@@ -77,11 +78,15 @@ def fit_partition(job: tuple[Partition, FitSpec]) -> PartialFit:
             state.update(frame[column])
         if spec.scan_columns:
             prepared = scanning.prepare(frame, spec.group_by, spec.order_by)
+            summary = scanning.summarize(prepared, spec.scan_columns, spec.scan_kinds,
+                                         by_order=bool(spec.order_by))
             if spec.order_by:
-                def where(row, offset=offset):
-                    return f"{partition.path}, row {offset - partition.offset + row}"
-                scanning.check_order(prepared, spec.order_by, where)
-            out.summaries.append(scanning.summarize(prepared, spec.scan_columns))
+                if summary[scanning.BAD_ORDER].any():
+                    def where(row, offset=offset):
+                        return f"{partition.path}, row {offset - partition.offset + row}"
+                    scanning.check_order(prepared, spec.order_by, where)
+                summary = summary.drop(scanning.BAD_ORDER)
+            out.summaries.append(summary)
     return out
 
 
@@ -217,7 +222,8 @@ def fit(dataset: Dataset, plans: list[ColumnPlan], executor: Executor, *,
     scan_columns = [p.column for p in plans if p.scans]
     extra = [c for c in (group_by, order_by) if c and scan_columns]
     read = list(dict.fromkeys(extra + [p.column for p in plans if p.stats or p.scans]))
-    spec = FitSpec(read, templates, scan_columns, group_by, order_by, chunk_rows)
+    scan_kinds = [p.scans for p in plans if p.scans]
+    spec = FitSpec(read, templates, scan_columns, scan_kinds, group_by, order_by, chunk_rows)
     parts = dataset.partitions
     merged = executor.tree_reduce(fit_partition, [(p, spec) for p in parts], PartialFit.merge,
                                   label="fit") if read else PartialFit()

@@ -43,7 +43,9 @@ def prepare(frame: pl.DataFrame, group: str | None, order: str | None) -> pl.Dat
 
 
 def check_order(frame: pl.DataFrame, order: str, where) -> None:
-    """Stop on a null or a decrease of the order column within a group."""
+    """Stop on a null or a decrease of the order column within a group.
+
+    The slow path: ``summarize`` flags a chunk cheaply; this names the row."""
     nulls = frame.filter(pl.col(X).is_null())
     if nulls.height:
         raise BigprepError(f"{where(nulls[ROW][0])}: --order-by column {order!r} is null. "
@@ -56,16 +58,32 @@ def check_order(frame: pl.DataFrame, order: str, where) -> None:
             f"{order!r} first, or leave --order-by out.")
 
 
-def summarize(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
-    """One row per group present in the (prepared) chunk."""
+NEEDS = {"ffill": ("last",), "bfill": ("first",),
+         "interpolate": ("first", "first_x", "last", "last_x")}
+BAD_ORDER = "__bp_bad_order"
+
+
+def summarize(frame: pl.DataFrame, columns: list[str], kinds: list[list[str]],
+              by_order: bool) -> pl.DataFrame:
+    """One row per group present in the (prepared) chunk: what the scan needs.
+
+    With ``by_order``, ``__bp_bad_order`` flags a group whose order value is null
+    or decreases inside the chunk (``check_order`` then finds the row).
+    """
     aggs = [pl.len().alias(N), pl.col(ROW).first(), pl.col(X).first().alias(O_FIRST),
             pl.col(X).last().alias(O_LAST)]
-    for i, c in enumerate(columns):
+    if by_order:
+        aggs.append(((pl.col(X).diff() < 0).any() | pl.col(X).is_null().any())
+                    .alias(BAD_ORDER))
+    for i, (c, wanted) in enumerate(zip(columns, kinds)):
         valid = pl.col(c).is_not_null()
-        aggs += [pl.col(c).filter(valid).first().alias(_name("first", i)),
-                 pl.col(X).filter(valid).first().alias(_name("first_x", i)),
-                 pl.col(c).filter(valid).last().alias(_name("last", i)),
-                 pl.col(X).filter(valid).last().alias(_name("last_x", i))]
+        needed = {n for k in wanted for n in NEEDS[k]}
+        source = {"first": (pl.col(c), "first"), "first_x": (pl.col(X), "first"),
+                  "last": (pl.col(c), "last"), "last_x": (pl.col(X), "last")}
+        for name in sorted(needed):
+            expr, end = source[name]
+            expr = expr.filter(valid)
+            aggs.append((expr.first() if end == "first" else expr.last()).alias(_name(name, i)))
     return frame.group_by(GROUP, maintain_order=True).agg(aggs)
 
 
@@ -92,18 +110,24 @@ def scan(summaries: list[pl.DataFrame], columns: list[str], *, by_order: bool,
             raise OrderError(int(bad[CHUNK][0]), int(bad[ROW][0]))
     else:  # positions were chunk-local: make them positions within the whole group
         shift = [(pl.col(_name(k, i)) + pl.col(BEFORE)).alias(_name(k, i))
-                 for i in range(len(columns)) for k in ("first_x", "last_x")]
+                 for i in range(len(columns)) for k in ("first_x", "last_x")
+                 if _name(k, i) in allrows.columns]
         allrows = allrows.with_columns(shift)
     seeds = [pl.col(CHUNK), pl.col(GROUP), pl.col(BEFORE)]
     tail = [pl.col(N).sum(), pl.col(O_LAST).last()]
+    present = set(allrows.columns)
     for i in range(len(columns)):
-        for v in ("last", "last_x"):
-            seeds.append(pl.col(_name(v, i)).forward_fill().shift(1).over(over)
-                         .alias(_name("ff_" + v.replace("last", "val").replace("val_x", "x"), i)))
-            tail.append(pl.col(_name(v, i)).drop_nulls().last())
-        for v in ("first", "first_x"):
-            seeds.append(pl.col(_name(v, i)).backward_fill().shift(-1).over(over)
-                         .alias(_name("bf_" + v.replace("first", "val").replace("val_x", "x"), i)))
+        for kind, seed, fill, step in (("last", "ff_val", "forward", 1),
+                                       ("last_x", "ff_x", "forward", 1),
+                                       ("first", "bf_val", "backward", -1),
+                                       ("first_x", "bf_x", "backward", -1)):
+            if _name(kind, i) not in present:
+                continue
+            column = pl.col(_name(kind, i))
+            filled = column.forward_fill() if fill == "forward" else column.backward_fill()
+            seeds.append(filled.shift(step).over(over).alias(_name(seed, i)))
+            if fill == "forward":  # what a later run carries in
+                tail.append(column.drop_nulls().last())
     seeded = allrows.select(seeds).filter(pl.col(CHUNK) >= 0)
     tail_frame = allrows.group_by(GROUP, maintain_order=True).agg(tail)
     return seeded, tail_frame
