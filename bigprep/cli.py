@@ -156,8 +156,11 @@ def print_impute_summary(report, out, state_path) -> None:
     if report.defaulted:
         console.print("No --strategy or --column given: mean for numeric columns, mode for "
                       "the others (scikit-learn's defaults).")
+    reasons: dict[str, list[str]] = {}
     for name, why in report.skipped.items():
-        console.print(f"left alone: {name} ({why})")
+        reasons.setdefault(why, []).append(name)
+    for why, names in reasons.items():
+        console.print(f"left alone ({why}): {', '.join(names)}")
     if out:
         console.print(f"output: {out}")
     if state_path:

@@ -57,18 +57,33 @@ def _cgroup(limit_bytes: int) -> str | None:
     return None
 
 
-def run_capped(args: list[str], log) -> tuple[int, float, bool]:
-    """Run a command under the cap; return (exit code, peak RSS in MB, cgroup used)."""
+# The peak RSS must be the command's own: ru_maxrss after fork+exec starts from the
+# parent's (this test process's) high-water mark, so the child reports VmHWM itself.
+REPORT_PEAK = """
+import os, runpy, sys
+try:
+    runpy.run_module("bigprep", run_name="__main__")
+finally:
+    with open("/proc/self/status") as fh:
+        peak = next(line.split()[1] for line in fh if line.startswith("VmHWM"))
+    with open(os.environ["PEAK_FILE"], "w") as out:
+        out.write(peak)
+"""
+
+
+def run_capped(args: list[str], log, peak_file) -> tuple[int, float, bool]:
+    """Run ``python -m bigprep ARGS`` under the cap: (exit code, peak RSS MB, cgroup used)."""
     group = _cgroup(CAP_MB * 2**20)
+    command = [sys.executable, "-c", REPORT_PEAK, *args]
     if group:  # the shell joins the cgroup, then becomes the command
         procs = shlex.quote(os.path.join(group, "cgroup.procs"))
-        args = ["sh", "-c", f"echo $$ > {procs} && exec {shlex.join(args)}"]
+        command = ["sh", "-c", f"echo $$ > {procs} && exec {shlex.join(command)}"]
     with open(log, "w") as err:
-        proc = subprocess.Popen(args, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
+        code = subprocess.call(command, stderr=err, env={**os.environ, "PEAK_FILE": str(peak_file)})
     if group:
         os.rmdir(group)
-    return os.waitstatus_to_exitcode(status), usage.ru_maxrss / 1024, group is not None
+    peak_kb = int(peak_file.read_text()) if peak_file.exists() else 0
+    return code, peak_kb / 1024, group is not None
 
 
 @pytest.mark.parametrize("options", [["--strategy", "mean"], ["--strategy", "median"],
@@ -78,8 +93,8 @@ def test_impute_runs_in_bounded_memory(big, tmp_path, options):
     out = tmp_path / "out"
     log = tmp_path / "stderr.txt"
     code, peak_mb, capped = run_capped(
-        [sys.executable, "-m", "bigprep", "impute", str(big), "--out", str(out), "-q",
-         "--chunk-rows", "65536", "--compression", "snappy", *options], log)
+        ["impute", str(big), "--out", str(out), "-q", "--chunk-rows", "65536",
+         "--compression", "snappy", *options], log, tmp_path / "peak")
     assert code == 0, (f"impute failed or was killed under a {CAP_MB} MB cap "
                        f"(cgroup: {capped}): {log.read_text()[-2000:]}")
     assert peak_mb < CAP_MB, f"peak RSS {peak_mb:.0f} MB over the {CAP_MB} MB cap"
