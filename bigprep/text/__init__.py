@@ -1,0 +1,1 @@
+"""Text: incremental TF-IDF over Parquet partitions."""

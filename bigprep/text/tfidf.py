@@ -1,0 +1,391 @@
+"""Incremental TF-IDF over Parquet partitions.
+
+The fitted state is the raw counts — per term the number of documents holding it
+(df) and its total count (tf, for ``max_features``) — and the number of
+documents; never the idf. Fitting is a reduction of those counts over chunks,
+``update`` merges the counts of new partitions without re-reading old ones, and
+the idf is recomputed from the counts whenever vectors are made. Term ids are
+stable: a fresh fit numbers the kept terms alphabetically (as scikit-learn's
+``vocabulary_``); an update keeps every id it gave and appends new terms.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import polars as pl
+
+from .. import __version__
+from ..dataset import DEFAULT_CHUNK_ROWS, Dataset, Partition, iter_chunks, open_dataset
+from ..errors import BigprepError
+from ..executor import Executor
+from ..impute.values import frame_from_bytes, frame_to_bytes
+from ..sink import atomic_path, check_out_dir, write_json_atomic, write_manifest, write_partition
+from .analyze import DOC, TERM, TextOptions, terms
+
+STATE_FORMAT = "bigprep.tfidf/1"
+ID, DF, TF, IDF, W = "id", "df", "tf", "idf", "weight"
+INDICES, WEIGHTS, KEYWORDS = "tfidf_indices", "tfidf_weights", "keywords"
+
+
+@dataclass(frozen=True)
+class TfidfParams:
+    """Everything that decides the vectors, as TfidfVectorizer's keywords."""
+
+    text: TextOptions = field(default_factory=TextOptions)
+    min_df: float | int = 1
+    max_df: float | int = 1.0
+    max_features: int | None = None
+    norm: str | None = "l2"
+    use_idf: bool = True
+    smooth_idf: bool = True
+    sublinear_tf: bool = False
+    hash_features: int | None = None  # hashing mode: no vocabulary
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["text"] = self.text.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TfidfParams:
+        return cls(**{**data, "text": TextOptions.from_dict(data["text"])})
+
+    def check(self) -> None:
+        if self.norm not in ("l1", "l2", None):
+            raise BigprepError(f"--norm {self.norm}: use l2, l1 or none.")
+        if self.hash_features is not None and (self.min_df != 1 or self.max_df != 1.0
+                                               or self.max_features):
+            raise BigprepError("--hash-features keeps no vocabulary, so --min-df, --max-df and "
+                               "--max-features do not apply; leave them out.")
+        for name, value in (("--min-df", self.min_df), ("--max-df", self.max_df)):
+            if value < 0 or (isinstance(value, float) and value > 1):
+                raise BigprepError(f"{name} {value}: a proportion in [0.0, 1.0] or a count of "
+                                   "documents (an integer).")
+
+
+@dataclass
+class DocFreqState:
+    """Raw counts: documents seen, and per term (or hashed index) df and tf.
+
+    >>> s = DocFreqState(); s.update(pl.DataFrame({"__bp_doc": [0, 0, 1], "__bp_term": ["a", "a", "b"]}), 3)
+    >>> s.n_docs, sorted(s.counts.rows())
+    (3, [('a', 1, 2), ('b', 1, 1)])
+    """
+
+    n_docs: int = 0
+    counts: pl.DataFrame | None = None  # TERM, DF, TF
+
+    def update(self, occurrences: pl.DataFrame, n_docs: int) -> None:
+        self.n_docs += n_docs
+        if occurrences.height:
+            chunk = occurrences.group_by(TERM).agg(pl.col(DOC).n_unique().cast(pl.Int64).alias(DF),
+                                                   pl.len().cast(pl.Int64).alias(TF))
+            self.counts = _sum_counts(self.counts, chunk)
+
+    def merge(self, other: DocFreqState) -> DocFreqState:
+        return DocFreqState(self.n_docs + other.n_docs, _sum_counts(self.counts, other.counts))
+
+
+def _sum_counts(a: pl.DataFrame | None, b: pl.DataFrame | None) -> pl.DataFrame | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return pl.concat([a, b]).group_by(TERM).agg(pl.col(DF).sum(), pl.col(TF).sum())
+
+
+def hashed(occurrences: pl.DataFrame, n_features: int) -> pl.DataFrame:
+    """Replace terms by HashingVectorizer's column (murmurhash3, alternate_sign=False)."""
+    from sklearn.utils import murmurhash3_32
+
+    unique = occurrences[TERM].unique().to_list()
+    columns = []
+    for term in unique:
+        h = murmurhash3_32(term, seed=0)
+        columns.append((2147483647 - (n_features - 1)) % n_features if h == -2147483648
+                       else abs(h) % n_features)
+    return occurrences.with_columns(
+        pl.col(TERM).replace_strict(unique, columns, return_dtype=pl.Int64).alias(ID))
+
+
+@dataclass
+class TfidfState:
+    """Parameters, counts and the stable vocabulary (term -> id)."""
+
+    params: TfidfParams
+    text_column: str
+    docs: DocFreqState = field(default_factory=DocFreqState)
+    vocabulary: pl.DataFrame | None = None  # TERM, ID: every id ever given
+    partitions: int = 0
+    updates: int = 0
+
+    # -- which terms, which ids, which idf -------------------------------------------
+    def kept(self) -> pl.DataFrame:
+        """The terms that pass min_df / max_df / max_features now, with their df."""
+        p, n = self.params, self.docs.n_docs
+        counts = self.docs.counts if self.docs.counts is not None else pl.DataFrame(
+            schema={TERM: pl.String, DF: pl.Int64, TF: pl.Int64})
+        if p.hash_features:
+            return counts
+        high = p.max_df if isinstance(p.max_df, int) else p.max_df * n
+        low = p.min_df if isinstance(p.min_df, int) else p.min_df * n
+        if high < low:
+            raise BigprepError(f"--max-df {p.max_df} keeps fewer documents ({high:g}) than "
+                               f"--min-df {p.min_df} ({low:g}): raise --max-df or lower --min-df.")
+        kept = counts.filter((pl.col(DF) >= low) & (pl.col(DF) <= high)).sort(TERM)
+        if p.max_features is not None:
+            kept = kept.with_row_index("__bp_alpha").sort(
+                [TF, "__bp_alpha"], descending=[True, False]).head(p.max_features).drop(
+                "__bp_alpha").sort(TERM)
+        if kept.height == 0 and counts.height:
+            raise BigprepError(
+                f"after pruning, no terms remain: of {counts.height:,} terms in {n:,} documents, "
+                f"none is in at least {low:g} (--min-df {p.min_df}) and at most {high:g} "
+                f"(--max-df {p.max_df}) documents. Lower --min-df or raise --max-df.")
+        return kept
+
+    def assign_ids(self, refit: bool = False) -> None:
+        """Give every kept term an id: old ids stay, new terms are appended."""
+        if self.params.hash_features:
+            return
+        kept = self.kept().select(TERM)
+        if self.vocabulary is None or refit:
+            self.vocabulary = kept.with_row_index(ID).select(TERM, pl.col(ID).cast(pl.Int64))
+            return
+        new = kept.join(self.vocabulary, on=TERM, how="anti").sort(TERM)
+        start = int(self.vocabulary[ID].max()) + 1 if self.vocabulary.height else 0
+        new = new.with_columns((pl.int_range(pl.len(), dtype=pl.Int64) + start).alias(ID))
+        self.vocabulary = pl.concat([self.vocabulary, new.select(TERM, ID)])
+
+    @property
+    def n_features(self) -> int:
+        if self.params.hash_features:
+            return self.params.hash_features
+        return 0 if self.vocabulary is None else int(self.vocabulary[ID].max() or -1) + 1
+
+    def weights_table(self) -> pl.DataFrame:
+        """Per emitted term: TERM (absent when hashing), ID and IDF."""
+        p, n = self.params, self.docs.n_docs
+        kept = self.kept()
+        if p.hash_features:  # the counts are keyed by hashed column already
+            table = kept.rename({TERM: ID})
+        else:
+            table = kept.join(self.vocabulary, on=TERM, how="inner")
+        if p.use_idf:
+            num, den = (n + 1, pl.col(DF) + 1) if p.smooth_idf else (n, pl.col(DF))
+            idf = (pl.lit(float(num)) / den.cast(pl.Float64)).log() + 1.0
+        else:
+            idf = pl.lit(1.0)
+        return table.with_columns(idf.alias(IDF))
+
+    # -- saving ------------------------------------------------------------------------
+    def save(self, path: str) -> None:
+        sidecar = {}
+        if self.docs.counts is not None:
+            sidecar["counts"] = frame_to_bytes(self.docs.counts)
+        if self.vocabulary is not None:
+            sidecar["vocabulary"] = frame_to_bytes(self.vocabulary)
+        side = path + ".npz"
+        with atomic_path(side) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **{k: np.frombuffer(v, dtype=np.uint8) for k, v in sidecar.items()})
+        top = []
+        if self.docs.counts is not None:
+            top = self.docs.counts.sort([DF, TERM], descending=[True, False]).head(20).rows()
+        write_json_atomic(path, {
+            "format": STATE_FORMAT, "bigprep_version": __version__,
+            "saved": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "text_column": self.text_column, "params": self.params.to_dict(),
+            "documents": self.docs.n_docs, "partitions": self.partitions, "updates": self.updates,
+            "terms_seen": 0 if self.docs.counts is None else self.docs.counts.height,
+            "vocabulary_size": self.n_features, "most_common": top,
+            "sidecar": os.path.basename(side)})
+
+    @classmethod
+    def load(cls, path: str) -> TfidfState:
+        try:
+            with open(path) as fh:
+                data = json.load(fh)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise BigprepError(f"--state {path}: cannot read the saved state ({exc}).") from None
+        if data.get("format") != STATE_FORMAT:
+            raise BigprepError(f"--state {path}: not a bigprep TF-IDF state of this version "
+                               f"(format {data.get('format')!r}, expected {STATE_FORMAT!r}); "
+                               "fit it again with `bigprep tfidf fit`.")
+        side = os.path.join(os.path.dirname(path), data["sidecar"])
+        try:
+            with np.load(side) as npz:
+                sidecar = {k: npz[k].tobytes() for k in npz.files}
+        except OSError as exc:
+            raise BigprepError(f"--state {path}: its sidecar {side} is missing or unreadable "
+                               f"({exc}); keep the two files together.") from None
+        counts = frame_from_bytes(sidecar["counts"]) if "counts" in sidecar else None
+        vocabulary = frame_from_bytes(sidecar["vocabulary"]) if "vocabulary" in sidecar else None
+        return cls(TfidfParams.from_dict(data["params"]), data["text_column"],
+                   DocFreqState(data["documents"], counts), vocabulary, data["partitions"],
+                   data["updates"])
+
+
+# --- the passes ----------------------------------------------------------------------
+
+def _check_text(dataset: Dataset, column: str) -> None:
+    dataset.require(column, "--text-column")
+    dtype = pl.Schema(dataset.schema)[column]
+    if dtype != pl.String:
+        raise BigprepError(f"--text-column {column}: the column is {dtype}, not text "
+                           f"(first file {dataset.partitions[0].path}). Name a string column.")
+
+
+def _occurrences(frame: pl.DataFrame, state_params: TfidfParams, column: str) -> pl.DataFrame:
+    occ = terms(frame[column], state_params.text)
+    if state_params.hash_features:
+        occ = hashed(occ, state_params.hash_features)
+    return occ
+
+
+def count_partition(job: tuple[Partition, TfidfParams, str, int]) -> DocFreqState:
+    partition, params, column, chunk_rows = job
+    state = DocFreqState()
+    for _, frame in iter_chunks(partition, [column], chunk_rows):
+        occ = _occurrences(frame, params, column)
+        if params.hash_features:
+            occ = occ.drop(TERM).rename({ID: TERM})
+        state.update(occ, frame.height)
+    return state
+
+
+def _count(dataset: Dataset, params: TfidfParams, column: str, chunk_rows: int,
+           executor: Executor) -> DocFreqState:
+    jobs = [(p, params, column, chunk_rows) for p in dataset.partitions]
+    return executor.tree_reduce(count_partition, jobs, DocFreqState.merge, label="count terms")
+
+
+def fit(inputs, *, text_column: str, params: TfidfParams = TfidfParams(),
+        chunk_rows: int = DEFAULT_CHUNK_ROWS, executor: Executor | None = None) -> TfidfState:
+    """Count document frequencies over the partitions; number the kept terms."""
+    params.check()
+    if params.text.tokenizer == "jieba":
+        params.text.sklearn_params()  # fail early if jieba is missing
+    dataset = open_dataset(inputs)
+    _check_text(dataset, text_column)
+    docs = _count(dataset, params, text_column, chunk_rows, executor or Executor())
+    state = TfidfState(params, text_column, docs, partitions=len(dataset.partitions))
+    state.assign_ids()
+    return state
+
+
+def update(state: TfidfState, inputs, *, refit: bool = False,
+           chunk_rows: int = DEFAULT_CHUNK_ROWS, executor: Executor | None = None) -> TfidfState:
+    """Merge the counts of new partitions; old partitions are not read again."""
+    dataset = open_dataset(inputs)
+    _check_text(dataset, state.text_column)
+    new = _count(dataset, state.params, state.text_column, chunk_rows, executor or Executor())
+    merged = TfidfState(state.params, state.text_column, state.docs.merge(new),
+                        state.vocabulary, state.partitions + len(dataset.partitions),
+                        state.updates + 1)
+    merged.assign_ids(refit=refit)
+    return merged
+
+
+def vectorize(frame: pl.DataFrame, state: TfidfState, table: pl.DataFrame, column: str,
+              keywords: int = 0) -> pl.DataFrame:
+    """TF-IDF vectors of one chunk: sorted term ids and weights (and top terms)."""
+    p = state.params
+    occ = _occurrences(frame, p, column)
+    on = TERM if not p.hash_features else ID
+    counted = occ.group_by(DOC, on).agg(pl.len().alias(TF))
+    if p.hash_features:
+        names = occ.unique([DOC, TERM]).select(DOC, TERM, ID)
+    weighted = counted.join(table.select(on, *([ID] if on != ID else []), IDF), on=on)
+    tf = pl.col(TF).cast(pl.Float64)
+    if p.sublinear_tf:
+        tf = tf.log() + 1.0
+    weighted = weighted.with_columns((tf * pl.col(IDF)).alias(W))
+    if p.norm == "l2":
+        weighted = weighted.with_columns(pl.col(W) / (pl.col(W) ** 2).sum().sqrt().over(DOC))
+    elif p.norm == "l1":
+        weighted = weighted.with_columns(pl.col(W) / pl.col(W).abs().sum().over(DOC))
+    vectors = (weighted.sort(DOC, ID).group_by(DOC, maintain_order=True)
+               .agg(pl.col(ID).alias(INDICES), pl.col(W).alias(WEIGHTS)))
+    if keywords:
+        if p.hash_features:
+            ranked = names.join(weighted.select(DOC, ID, W), on=[DOC, ID])
+        else:
+            ranked = weighted
+        top = (ranked.sort([DOC, W, TERM], descending=[False, True, False])
+               .group_by(DOC, maintain_order=True).head(keywords)
+               .group_by(DOC, maintain_order=True).agg(pl.col(TERM).alias(KEYWORDS)))
+        vectors = vectors.join(top, on=DOC, how="left")
+    docs = pl.DataFrame({DOC: pl.int_range(frame.height, dtype=pl.Int64, eager=True)})
+    out = docs.join(vectors, on=DOC, how="left", maintain_order="left").drop(DOC)
+    empty = {INDICES: pl.List(pl.Int64), WEIGHTS: pl.List(pl.Float64), KEYWORDS: pl.List(pl.String)}
+    return out.with_columns(pl.col(c).fill_null(pl.lit([], dtype=t)) for c, t in empty.items()
+                            if c in out.columns)
+
+
+def transform_partition(job) -> dict:
+    partition, state, table, keep, keywords, vectors, chunk_rows, final = job
+    column = state.text_column
+    rows = 0
+
+    def chunks():
+        nonlocal rows
+        for _, frame in iter_chunks(partition, list(dict.fromkeys([*keep, column])), chunk_rows,
+                                    nan_as_null=()):
+            made = vectorize(frame, state, table, column, keywords)
+            if not vectors:
+                made = made.drop(INDICES, WEIGHTS)
+            rows += frame.height
+            yield pl.concat([frame.select(keep), made], how="horizontal")
+
+    schema = output_schema(state, keep, keywords, vectors, partition)
+    write_partition(final, chunks(), schema, "zstd", chunk_rows)
+    return {"file": partition.rel, "rows": rows}
+
+
+def output_schema(state, keep, keywords, vectors, partition) -> pl.Schema:
+    source = pl.read_parquet_schema(partition.path)
+    fields = {k: source[k] for k in keep}
+    if vectors:
+        fields.update({INDICES: pl.List(pl.Int64), WEIGHTS: pl.List(pl.Float64)})
+    if keywords:
+        fields[KEYWORDS] = pl.List(pl.String)
+    return pl.Schema(fields)
+
+
+def transform(state: TfidfState, inputs, out: str, *, keep: list[str] = (), keywords: int = 0,
+              vectors: bool = True, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+              executor: Executor | None = None) -> list[dict]:
+    """Write one Parquet file per input: kept columns, the sparse vector, keywords."""
+    dataset = open_dataset(inputs)
+    _check_text(dataset, state.text_column)
+    for name in keep:
+        dataset.require(name, "--keep")
+    check_out_dir(out, [p.path for p in dataset.partitions], dataset.root)
+    table = state.weights_table()
+    jobs = [(p, state, table, list(keep), keywords, vectors, chunk_rows,
+             os.path.join(out, p.rel)) for p in dataset.partitions]
+    files = (executor or Executor()).map(transform_partition, jobs, label="tf-idf")
+    write_manifest(out, files, "bigprep tfidf")
+    return files
+
+
+def to_csr(frame: pl.DataFrame, n_features: int):
+    """An output partition's vectors as a ``scipy.sparse.csr_matrix`` for scikit-learn."""
+    from scipy.sparse import csr_matrix
+
+    lengths = frame[INDICES].list.len().to_numpy()
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    indices = frame[INDICES].explode().drop_nulls().to_numpy()
+    data = frame[WEIGHTS].explode().drop_nulls().to_numpy()
+    return csr_matrix((data, indices, indptr), shape=(frame.height, n_features))
+
+
+def idf_vector(state: TfidfState) -> np.ndarray:
+    """idf by column id (zero for ids no longer kept), like ``TfidfVectorizer.idf_``."""
+    table = state.weights_table()
+    out = np.zeros(state.n_features)
+    out[table[ID].to_numpy()] = table[IDF].to_numpy()
+    return out
