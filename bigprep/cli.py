@@ -201,5 +201,198 @@ def profile(inputs, as_json, chunk_rows, executor, quiet):
     Console().print(table)
 
 
+
+# --- tfidf ---------------------------------------------------------------------------
+
+def _number(text: str):
+    """``5`` is a count of documents, ``0.5`` a proportion (as scikit-learn)."""
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            raise click.BadParameter(f"{text!r}: give a count (5) or a proportion (0.5)") \
+                from None
+
+
+def _ngram(text: str) -> tuple[int, int]:
+    try:
+        low, _, high = text.partition(",")
+        pair = (int(low), int(high or low))
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: use MIN,MAX such as 1,2") from None
+    if not 1 <= pair[0] <= pair[1]:
+        raise click.BadParameter(f"{text!r}: need 1 <= MIN <= MAX")
+    return pair
+
+
+def _stop_words(text: str | None):
+    if not text:
+        return None
+    if text == "english":
+        return "english"
+    try:
+        with open(text, encoding="utf-8") as fh:
+            return tuple(sorted({w.strip() for w in fh if w.strip()}))
+    except OSError as exc:
+        raise click.BadParameter(f"{text}: use 'english' or a file with one word a line "
+                                 f"({exc.strerror})") from None
+
+
+@main.group()
+def tfidf():
+    """Incremental TF-IDF over a text column of Parquet partitions.
+
+    \b
+    Example:
+      bigprep tfidf fit 'docs/*.parquet' --text-column body --state tfidf.json
+      bigprep tfidf update 'docs-new/*.parquet' --state tfidf.json
+      bigprep tfidf transform 'docs/*.parquet' --state tfidf.json --out vectors/ --keywords 10
+    """
+
+
+@tfidf.command("fit")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--text-column", required=True, metavar="COL", help="The column holding the text.")
+@click.option("--state", "state_path", required=True, metavar="FILE",
+              help="Where to save the counts (JSON, plus FILE.npz).")
+@click.option("--min-df", default="1", show_default=True, metavar="N|P",
+              help="Keep terms in at least N documents (or a proportion P).")
+@click.option("--max-df", default="1.0", show_default=True, metavar="N|P",
+              help="Keep terms in at most N documents (or a proportion P).")
+@click.option("--max-features", type=click.IntRange(min=1), default=None,
+              help="Keep only the most frequent terms.")
+@click.option("--ngram", default="1,1", show_default=True, metavar="MIN,MAX")
+@click.option("--analyzer", type=click.Choice(["word", "char", "char_wb"]), default="word",
+              show_default=True)
+@click.option("--stop-words", metavar="english|FILE", help="Drop these words first.")
+@click.option("--tokenizer", type=click.Choice(["jieba"]), default=None,
+              help="jieba for Chinese (pip install 'bigprep[zh]').")
+@click.option("--token-pattern", default=r"(?u)\b\w\w+\b", show_default=True)
+@click.option("--no-lowercase", is_flag=True, help="Keep the case of the text.")
+@click.option("--strip-accents", type=click.Choice(["ascii", "unicode"]), default=None)
+@click.option("--norm", type=click.Choice(["l2", "l1", "none"]), default="l2", show_default=True)
+@click.option("--no-idf", is_flag=True, help="Term frequencies only (use_idf=False).")
+@click.option("--no-smooth-idf", is_flag=True, help="idf = ln(n/df) + 1 (smooth_idf=False).")
+@click.option("--sublinear-tf", is_flag=True, help="tf = 1 + ln(tf).")
+@click.option("--hash-features", type=click.IntRange(min=2), default=None, metavar="N",
+              help="No vocabulary: hash terms into N columns (as HashingVectorizer).")
+@execution_options
+def tfidf_fit(inputs, text_column, state_path, min_df, max_df, max_features, ngram, analyzer,
+              stop_words, tokenizer, token_pattern, no_lowercase, strip_accents, norm, no_idf,
+              no_smooth_idf, sublinear_tf, hash_features, chunk_rows, executor, quiet):
+    """Count document frequencies over the partitions and save them.
+
+    The state keeps raw counts per term and the number of documents, never the
+    idf, so `update` can add new partitions later.
+
+    \b
+    Example:
+      bigprep tfidf fit 'docs/*.parquet' --text-column body --state tfidf.json \\
+          --min-df 5 --max-df 0.5 --max-features 200000 --ngram 1,2 --sublinear-tf
+      bigprep tfidf fit 'zh/*.parquet' --text-column text --tokenizer jieba --state zh.json
+    """
+    from .text import tfidf as tf
+    from .text.analyze import TextOptions
+
+    text = TextOptions(analyzer=analyzer, ngram_range=_ngram(ngram), lowercase=not no_lowercase,
+                       token_pattern=token_pattern, stop_words=_stop_words(stop_words),
+                       tokenizer=tokenizer, strip_accents=strip_accents)
+    params = tf.TfidfParams(text=text, min_df=_number(min_df), max_df=_number(max_df),
+                            max_features=max_features, norm=None if norm == "none" else norm,
+                            use_idf=not no_idf, smooth_idf=not no_smooth_idf,
+                            sublinear_tf=sublinear_tf, hash_features=hash_features)
+    state = tf.fit(inputs, text_column=text_column, params=params, chunk_rows=chunk_rows,
+                   executor=executor)
+    state.save(state_path)
+    if not quiet:
+        _tfidf_summary(state, state_path)
+
+
+def _tfidf_summary(state, state_path) -> None:
+    seen = 0 if state.docs.counts is None else state.docs.counts.height
+    _console().print(f"{state.docs.n_docs:,} documents, {seen:,} distinct terms, "
+                     f"{state.n_features:,} columns; state saved: {state_path}")
+
+
+@tfidf.command("update")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--state", "state_path", required=True, metavar="FILE")
+@click.option("--refit", is_flag=True,
+              help="Renumber the vocabulary alphabetically from all counts (vectors written "
+                   "before no longer match).")
+@execution_options
+def tfidf_update(inputs, state_path, refit, chunk_rows, executor, quiet):
+    """Add new partitions' counts to a saved state; old partitions are not read.
+
+    Term ids stay stable: new terms are appended, so vectors written before stay
+    valid (--refit renumbers).
+
+    \b
+    Example:
+      bigprep tfidf update 'docs-new/*.parquet' --state tfidf.json
+    """
+    from .text import tfidf as tf
+
+    state = tf.update(tf.TfidfState.load(state_path), inputs, refit=refit,
+                      chunk_rows=chunk_rows, executor=executor)
+    state.save(state_path)
+    if not quiet:
+        _tfidf_summary(state, state_path)
+
+
+def _keep(text: str | None) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()] if text else []
+
+
+@tfidf.command("transform")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--state", "state_path", required=True, metavar="FILE")
+@click.option("--out", "-o", required=True, metavar="DIR")
+@click.option("--keep", metavar="COLS", help="Columns to copy to the output, e.g. id,title.")
+@click.option("--keywords", type=click.IntRange(min=0), default=0, metavar="K",
+              help="Also write the top K terms of each document.")
+@execution_options
+def tfidf_transform(inputs, state_path, out, keep, keywords, chunk_rows, executor, quiet):
+    """Write TF-IDF vectors: one Parquet file per input, with the kept columns,
+    `tfidf_indices` and `tfidf_weights` (a sparse row), and `keywords`.
+
+    \b
+    Example:
+      bigprep tfidf transform 'docs/*.parquet' --state tfidf.json --out vectors/ \\
+          --keep id,title --keywords 10
+    """
+    from .text import tfidf as tf
+
+    files = tf.transform(tf.TfidfState.load(state_path), inputs, out, keep=_keep(keep),
+                         keywords=keywords, chunk_rows=chunk_rows, executor=executor)
+    if not quiet:
+        _console().print(f"{sum(f['rows'] for f in files):,} documents in {len(files)} files "
+                         f"written to {out}")
+
+
+@tfidf.command("keywords")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--state", "state_path", required=True, metavar="FILE")
+@click.option("--out", "-o", required=True, metavar="DIR")
+@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--keep", metavar="COLS", help="Columns to copy to the output, e.g. id.")
+@execution_options
+def tfidf_keywords(inputs, state_path, out, top, keep, chunk_rows, executor, quiet):
+    """Write the top terms of every document by TF-IDF weight (ties by term).
+
+    \b
+    Example:
+      bigprep tfidf keywords 'docs/*.parquet' --state tfidf.json --top 10 --out keywords/
+    """
+    from .text import tfidf as tf
+
+    files = tf.transform(tf.TfidfState.load(state_path), inputs, out, keep=_keep(keep),
+                         keywords=top, vectors=False, chunk_rows=chunk_rows, executor=executor)
+    if not quiet:
+        _console().print(f"keywords of {sum(f['rows'] for f in files):,} documents written "
+                         f"to {out}")
+
 if __name__ == "__main__":
     main()

@@ -137,9 +137,10 @@ class TfidfState:
                                f"--min-df {p.min_df} ({low:g}): raise --max-df or lower --min-df.")
         kept = counts.filter((pl.col(DF) >= low) & (pl.col(DF) <= high)).sort(TERM)
         if p.max_features is not None:
-            kept = kept.with_row_index("__bp_alpha").sort(
-                [TF, "__bp_alpha"], descending=[True, False]).head(p.max_features).drop(
-                "__bp_alpha").sort(TERM)
+            # numpy's own argsort over the alphabetical order, as scikit-learn does it, so
+            # ties between equally frequent terms fall the same way
+            order = (-kept[TF].to_numpy()).argsort()[:p.max_features]
+            kept = kept[np.sort(order)]
         if kept.height == 0 and counts.height:
             raise BigprepError(
                 f"after pruning, no terms remain: of {counts.height:,} terms in {n:,} documents, "

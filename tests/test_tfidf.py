@@ -1,0 +1,228 @@
+"""TF-IDF out of core equals scikit-learn's, and updates equal fitting everything."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer, TfidfVectorizer
+
+from bigprep.cli import main
+from bigprep.text import tfidf as tf
+from bigprep.text.analyze import TERM, TextOptions
+from tests.helpers import read_output, write_partitions
+
+DOCS = [
+    "The quick brown fox", "jumps over the lazy dog", None, "",
+    "x² naïve café e\u0301 combining, superscript x² and ² alone",  # accents, marks
+    "CJK 中文字符 测试 runs, under_score snake_case 42 abc123 1 a",  # digits, underscores
+    "The the THE fox fox fox", "dog cat", "Lazy dogs and quick cats",
+    "über straße ÉCOLE Ǆemal ﬁne",  # case folding, ligatures
+] * 3
+TEXT_KEYS = {"analyzer", "ngram_range", "stop_words", "lowercase", "strip_accents",
+             "token_pattern"}
+
+
+def split(kw: dict) -> tf.TfidfParams:
+    text = TextOptions(**{k: v for k, v in kw.items() if k in TEXT_KEYS})
+    return tf.TfidfParams(text=text, **{k: v for k, v in kw.items() if k not in TEXT_KEYS})
+
+
+def vectors(tmp_path, docs, params, sizes=(7, 0, 1, 22), chunk_rows=4, name="out"):
+    paths = write_partitions(pl.DataFrame({"id": range(len(docs)), "body": docs},
+                                          schema={"id": pl.Int64, "body": pl.String}),
+                             tmp_path / "in", list(sizes))
+    state = tf.fit(paths, text_column="body", params=params, chunk_rows=chunk_rows)
+    tf.transform(state, paths, str(tmp_path / name), keep=["id"], keywords=3,
+                 chunk_rows=chunk_rows)
+    out = read_output(tmp_path / name, paths)
+    return state, out, tf.to_csr(out, state.n_features).toarray()
+
+
+@pytest.mark.parametrize("kw", [
+    {}, {"ngram_range": (1, 2)}, {"ngram_range": (2, 3)}, {"min_df": 2, "max_df": 0.5},
+    {"min_df": 0.1, "max_df": 5}, {"max_features": 5}, {"norm": "l1"}, {"norm": None},
+    {"use_idf": False}, {"smooth_idf": False}, {"sublinear_tf": True},
+    {"stop_words": "english"}, {"stop_words": ("fox", "dog"), "ngram_range": (1, 2)},
+    {"lowercase": False}, {"strip_accents": "unicode"}, {"token_pattern": r"(?u)\b\w+\b"},
+    {"analyzer": "char", "ngram_range": (1, 2)}, {"analyzer": "char_wb", "ngram_range": (2, 4)},
+])
+def test_transform_equals_tfidfvectorizer(tmp_path, kw):
+    state, out, got = vectors(tmp_path, DOCS, split(kw))
+    reference = TfidfVectorizer(**{k: list(v) if isinstance(v, tuple) and k == "stop_words"
+                                   else v for k, v in kw.items()})
+    expected = reference.fit_transform([d or "" for d in DOCS]).toarray()
+    assert state.vocabulary.sort("id")[TERM].to_list() == \
+        reference.get_feature_names_out().tolist()
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    assert out["id"].to_list() == list(range(len(DOCS)))
+    assert all(w == sorted(w) for w in out["tfidf_indices"].to_list())  # sorted, as CSR
+
+
+def test_hashing_mode_equals_hashing_vectorizer_with_transformer(tmp_path):
+    params = tf.TfidfParams(hash_features=2**10, sublinear_tf=True)
+    state, _, got = vectors(tmp_path, DOCS, params)
+    counts = HashingVectorizer(n_features=2**10, alternate_sign=False, norm=None)
+    expected = TfidfTransformer(sublinear_tf=True).fit_transform(
+        counts.transform([d or "" for d in DOCS])).toarray()
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    assert state.vocabulary is None
+
+
+def test_chinese_with_jieba_equals_tfidfvectorizer(tmp_path):
+    jieba = pytest.importorskip("jieba")
+    docs = ["我爱北京天安门", "今天天气很好，我们去公园散步", "北京的天气今天很好", None,
+            "机器学习和数据处理", "数据太大，内存装不下"] * 2
+    params = tf.TfidfParams(text=TextOptions(tokenizer="jieba"))
+    state, out, got = vectors(tmp_path, docs, params, sizes=(5, 7))
+    reference = TfidfVectorizer(tokenizer=jieba.lcut, token_pattern=None)
+    expected = reference.fit_transform([d or "" for d in docs]).toarray()
+    assert state.vocabulary.sort("id")[TERM].to_list() == \
+        reference.get_feature_names_out().tolist()
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    names = reference.get_feature_names_out()
+    for row, words in zip(expected, out["keywords"].to_list()):
+        ranked = sorted((-w, t) for t, w in zip(names, row) if w > 0)[:3]
+        assert words == [t for _, t in ranked]
+
+
+def test_default_tokens_on_chinese_text_match_scikit_learn(tmp_path):
+    docs = ["中文字符测试 和 English words", "数据 数据 处理", "日本語のテキスト"]
+    _, _, got = vectors(tmp_path, docs, tf.TfidfParams(), sizes=(1, 2))
+    np.testing.assert_allclose(got, TfidfVectorizer().fit_transform(docs).toarray(), atol=1e-12)
+
+
+def term_weights(state, out) -> list[dict]:
+    names = dict(zip(state.vocabulary["id"].to_list(), state.vocabulary[TERM].to_list()))
+    return [{names[i]: round(w, 12) for i, w in zip(ids, ws)}
+            for ids, ws in zip(out["tfidf_indices"].to_list(), out["tfidf_weights"].to_list())]
+
+
+def test_update_equals_fitting_everything_and_keeps_ids(tmp_path):
+    old, new = DOCS[:12], DOCS[12:] + ["brand new words appear", "zebra aardvark"]
+    frame = pl.DataFrame({"id": range(len(old + new)), "body": old + new})
+    a = write_partitions(frame.head(12), tmp_path / "a", [5, 7])
+    b = write_partitions(frame.tail(len(new)), tmp_path / "b", [10, 10])
+    both = write_partitions(frame, tmp_path / "ab", [5, 7, 10, 10])
+    params = tf.TfidfParams(min_df=2)
+    first = tf.fit(a, text_column="body", params=params)
+    updated = tf.update(first, b)
+    full = tf.fit(both, text_column="body", params=params)
+    assert updated.docs.n_docs == full.docs.n_docs == len(old + new)
+    assert updated.docs.counts.sort(TERM).equals(full.docs.counts.sort(TERM))
+    kept_before = dict(first.vocabulary.iter_rows())
+    assert {t: i for t, i in updated.vocabulary.iter_rows() if t in kept_before} == kept_before
+    tf.transform(updated, both, str(tmp_path / "u"))
+    tf.transform(full, both, str(tmp_path / "f"))
+    assert term_weights(updated, read_output(tmp_path / "u", both)) == \
+        term_weights(full, read_output(tmp_path / "f", both))
+    refit = tf.update(first, b, refit=True)
+    assert refit.vocabulary.equals(full.vocabulary)
+
+
+def test_state_survives_a_json_round_trip(tmp_path):
+    state = tf.fit(write_partitions(pl.DataFrame({"body": DOCS}), tmp_path / "in", [30]),
+                   text_column="body", params=tf.TfidfParams(max_features=7))
+    state.save(str(tmp_path / "s.json"))
+    back = tf.TfidfState.load(str(tmp_path / "s.json"))
+    assert back.params == state.params and back.docs.n_docs == state.docs.n_docs
+    assert back.docs.counts.equals(state.docs.counts)
+    assert back.vocabulary.equals(state.vocabulary)
+    saved = json.loads((tmp_path / "s.json").read_text())
+    assert saved["documents"] == 30 and saved["params"]["max_features"] == 7
+
+
+words = st.lists(st.sampled_from(["a1", "bb", "cc", "dd ee", "ff gg hh", "", "bb bb"]),
+                 max_size=8)
+
+
+def counts_of(docs):
+    state = tf.DocFreqState()
+    frame = pl.Series(docs, dtype=pl.String)
+    from bigprep.text.analyze import terms
+
+    state.update(terms(frame, TextOptions()), len(docs))
+    return state
+
+
+def canon(state):
+    rows = None if state.counts is None else sorted(state.counts.rows())
+    return state.n_docs, rows
+
+
+@given(words, words, words)
+@settings(max_examples=50, deadline=None)
+def test_document_counts_merge_laws(a, b, c):
+    x, y, z = counts_of(a), counts_of(b), counts_of(c)
+    assert canon(x.merge(y).merge(z)) == canon(x.merge(y.merge(z))) == canon(counts_of(a + b + c))
+    assert canon(x.merge(tf.DocFreqState())) == canon(x) == canon(tf.DocFreqState().merge(x))
+
+
+def test_keywords_are_top_terms_with_ties_broken_by_term(tmp_path):
+    docs = ["zeta alpha beta", "alpha alpha gamma"]
+    _, out, _ = vectors(tmp_path, docs, tf.TfidfParams(), sizes=(2,))
+    assert out["keywords"].to_list()[0] == ["beta", "zeta", "alpha"]  # beta, zeta tie: by term
+    assert out["keywords"].to_list()[1][0] == "alpha"
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_cli_fit_update_transform_keywords(tmp_path):
+    frame = pl.DataFrame({"id": range(len(DOCS)), "title": ["t"] * len(DOCS), "body": DOCS})
+    old = write_partitions(frame.head(20), tmp_path / "old", [10, 10])
+    new = write_partitions(frame.tail(10), tmp_path / "new", [10])
+    state = tmp_path / "tfidf.json"
+    result = invoke("tfidf", "fit", *old, "--text-column", "body", "--state", state,
+                    "--ngram", "1,2", "--sublinear-tf")
+    assert result.exit_code == 0, result.output
+    assert "documents" in result.stderr
+    assert invoke("tfidf", "update", *new, "--state", state, "-q").exit_code == 0
+    assert json.loads(state.read_text())["documents"] == len(DOCS)
+    result = invoke("tfidf", "transform", *new, "--state", state, "--out", tmp_path / "v",
+                    "--keep", "id,title", "--keywords", "4", "-q")
+    assert result.exit_code == 0, result.output
+    out = read_output(tmp_path / "v", new)
+    assert out.columns == ["id", "title", "tfidf_indices", "tfidf_weights", "keywords"]
+    result = invoke("tfidf", "keywords", *new, "--state", state, "--top", "2", "--out",
+                    tmp_path / "k", "--keep", "id", "-q")
+    assert result.exit_code == 0, result.output
+    assert read_output(tmp_path / "k", new).columns == ["id", "keywords"]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--text-column", "nope"], ["'nope'", "not in the data"]),
+    (["--text-column", "id"], ["Int64", "not text"]),
+    (["--text-column", "body", "--min-df", "25"], ["no terms remain", "--min-df"]),
+    (["--text-column", "body", "--min-df", "50"], ["--max-df", "--min-df 50"]),
+    (["--text-column", "body", "--min-df", "5", "--max-df", "2"], ["--max-df", "--min-df"]),
+    (["--text-column", "body", "--hash-features", "64", "--min-df", "2"], ["--hash-features"]),
+])
+def test_tfidf_bad_input_is_one_clear_message(tmp_path, args, words):
+    paths = write_partitions(pl.DataFrame({"id": range(len(DOCS)), "body": DOCS}),
+                             tmp_path / "in", [30])
+    result = invoke("tfidf", "fit", *paths, "--state", tmp_path / "s.json", *args)
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    for word in words:
+        assert word in result.stderr
+    assert not (tmp_path / "s.json").exists()
+
+
+def test_a_state_of_another_kind_is_refused(tmp_path):
+    (tmp_path / "s.json").write_text(json.dumps({"format": "bigprep.impute/1"}))
+    paths = write_partitions(pl.DataFrame({"body": ["a b"]}), tmp_path / "in", [1])
+    result = invoke("tfidf", "update", *paths, "--state", tmp_path / "s.json")
+    assert result.exit_code == 1 and "not a bigprep TF-IDF state" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["tfidf"], ["tfidf", "fit"], ["tfidf", "update"],
+                                     ["tfidf", "transform"], ["tfidf", "keywords"]])
+def test_every_tfidf_command_has_help_with_an_example(command):
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0 and "Example:" in result.output
