@@ -52,6 +52,7 @@ def main():
     Example:
       bigprep impute 'data/*.parquet' --out cleaned/
       bigprep profile data/
+      bigprep tfidf fit 'docs/*.parquet' --text-column body --state tfidf.json
     """
 
 

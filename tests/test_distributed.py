@@ -64,3 +64,18 @@ def test_errors_on_workers_reach_the_user_clearly(cluster, tmp_path):
                                        "-c", "x=ffill", "--order-by", "t", "--scheduler",
                                        cluster.scheduler_address])
     assert result.exit_code == 1 and "decreases" in result.stderr
+
+
+def test_tfidf_on_the_cluster_equals_local(cluster, tmp_path):
+    from bigprep.text import tfidf as tf
+
+    docs = ["the quick brown fox", None, "lazy dogs and quick cats", "fox fox dog"] * 25
+    paths = write_partitions(pl.DataFrame({"id": range(100), "body": docs}), tmp_path / "in",
+                             [30, 30, 40])
+    local = tf.fit(paths, text_column="body", chunk_rows=16)
+    with Executor(cluster.scheduler_address) as executor:
+        remote = tf.fit(paths, text_column="body", chunk_rows=16, executor=executor)
+        tf.transform(remote, paths, str(tmp_path / "r"), keywords=2, executor=executor)
+    tf.transform(local, paths, str(tmp_path / "l"), keywords=2)
+    assert remote.docs.counts.sort("__bp_term").equals(local.docs.counts.sort("__bp_term"))
+    assert read_output(tmp_path / "r", paths).equals(read_output(tmp_path / "l", paths))
