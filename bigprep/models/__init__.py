@@ -1,0 +1,1 @@
+"""partial_fit models over Parquet partitions: features, training, prediction, metrics."""
