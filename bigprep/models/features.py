@@ -238,3 +238,4 @@ def validation_mask(positions: np.ndarray, share: float, seed: int) -> np.ndarra
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     z = z ^ (z >> np.uint64(31))
     return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53) < share
+

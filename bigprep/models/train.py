@@ -42,6 +42,13 @@ TASK_OF = {**dict.fromkeys(CLASSIFIERS, "classification"), "linear": "regression
            "kmeans": "cluster"}
 
 
+def check_task(model: str, task: str | None) -> None:
+    """--task, when given, must be the task of --model."""
+    if task and TASK_OF.get(model) != task:
+        raise BigprepError(f"--task {task} does not fit --model {model} (a {TASK_OF[model]} "
+                           "model). Use --model linear for regression, kmeans for cluster.")
+
+
 @dataclass
 class TrainOptions:
     model: str = "logistic"
