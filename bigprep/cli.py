@@ -30,10 +30,17 @@ def execution_options(fn):
     @click.option("--scheduler", envvar="BIGPREP_SCHEDULER", default=None, metavar="ADDRESS",
                   help="Run on this Dask distributed scheduler (e.g. tcp://host:8786; "
                        "also $BIGPREP_SCHEDULER). Default: threads on this machine.")
+    @click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
+                  help="Start a local Dask cluster of N worker processes for this run.")
     @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
     @functools.wraps(fn)
-    def wrapper(*args, chunk_rows, scheduler, quiet, **kwargs):
-        executor = Executor(scheduler, progress=not quiet and sys.stderr.isatty())
+    def wrapper(*args, chunk_rows, scheduler, workers, quiet, **kwargs):
+        try:
+            executor = Executor(scheduler, workers=workers,
+                                progress=not quiet and sys.stderr.isatty(),
+                                log=None if quiet else _console().print)
+        except BigprepError as err:
+            raise click.ClickException(str(err)) from None
         try:
             return fn(*args, chunk_rows=chunk_rows, executor=executor, quiet=quiet, **kwargs)
         except BigprepError as err:

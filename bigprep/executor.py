@@ -16,6 +16,8 @@ from typing import Any, Self
 import dask
 from dask.callbacks import Callback
 
+from .errors import BigprepError
+
 
 class _Bar:
     """A rich progress bar on stderr that shows up only for work over a second."""
@@ -60,7 +62,12 @@ class _CountTasks(Callback):
 
 
 class Executor:
-    """Where the work runs: ``scheduler=None`` is the embedded local scheduler.
+    """Where the work runs.
+
+    ``Executor()`` is the embedded local scheduler (threads on this machine);
+    ``Executor("tcp://host:8786")`` (or ``$BIGPREP_SCHEDULER``) a running Dask
+    cluster; ``Executor(workers=N)`` starts a local cluster of N worker processes
+    for as long as the executor is open. The same task graph runs on all three.
 
     >>> Executor().map(abs, [-1, 2, -3])
     [1, 2, 3]
@@ -69,23 +76,41 @@ class Executor:
     """
 
     def __init__(self, scheduler: str | None = None, *, progress: bool = False,
-                 workers: int | None = None):
+                 workers: int | None = None, threads: int | None = None, log=None):
         self.scheduler = scheduler or os.environ.get("BIGPREP_SCHEDULER") or None
+        if self.scheduler and workers:
+            raise BigprepError("--workers starts a local cluster and --scheduler connects to "
+                               "one: give one of them.")
+        self.workers = workers
         self.progress = progress
-        self.workers = workers or os.cpu_count() or 1
-        self._client = None
+        self.threads = threads or os.cpu_count() or 1
+        self.log = log
+        self._client = self._cluster = None
 
     def client(self):
-        if self._client is None and self.scheduler:
-            from distributed import Client
+        """The distributed client, started on first use; None for the local scheduler."""
+        if self._client is None and (self.scheduler or self.workers):
+            from distributed import Client, LocalCluster
 
-            self._client = Client(self.scheduler)
+            if self.workers:
+                self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
+                                             processes=True, host="127.0.0.1",
+                                             dashboard_address="127.0.0.1:0")
+                self._client = Client(self._cluster)
+            else:
+                self._client = Client(self.scheduler)
+            if self.log:
+                self.log(f"Dask cluster: {self._client.scheduler.address}, dashboard "
+                         f"{self._client.dashboard_link}")
         return self._client
 
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
             self._client = None
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
 
     def __enter__(self) -> Self:
         return self
@@ -106,7 +131,7 @@ class Executor:
                 return futures[-1].result()
             keys = {leaf.key for leaf in leaves}
             with _CountTasks(bar, keys) if self.progress else contextlib.nullcontext():
-                return dask.compute(final, scheduler="threads", num_workers=self.workers)[0]
+                return dask.compute(final, scheduler="threads", num_workers=self.threads)[0]
         finally:
             bar.close()
 

@@ -91,8 +91,16 @@ def _json_default(value):
 
 
 def write_manifest(out: str, written: list[dict], command: str) -> None:
-    """Record what a run wrote, so a person or a scheduler can check it."""
+    """Record what a run wrote, so a person or a scheduler can check it.
+
+    Also sweeps temporary files that a killed worker could not remove (its task
+    was retried elsewhere and wrote the file whole).
+    """
     if not os.path.isdir(out):
         return
+    for folder, _, names in os.walk(out):
+        for name in names:
+            if TMP_MARK in name:
+                os.remove(os.path.join(folder, name))
     write_json_atomic(os.path.join(out, "_bigprep_manifest.json"),
                       {"command": command, "files": written})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import polars as pl
 import pytest
@@ -79,3 +81,74 @@ def test_tfidf_on_the_cluster_equals_local(cluster, tmp_path):
     tf.transform(local, paths, str(tmp_path / "l"), keywords=2)
     assert remote.docs.counts.sort("__bp_term").equals(local.docs.counts.sort("__bp_term"))
     assert read_output(tmp_path / "r", paths).equals(read_output(tmp_path / "l", paths))
+
+
+def test_workers_option_starts_a_local_cluster_with_the_same_output(data, tmp_path):
+    runner = CliRunner()
+    args = ["impute", *data, "--strategy", "median", "-c", "s=ffill", "--group-by", "g"]
+    local = runner.invoke(main, [*args, "--out", str(tmp_path / "a"), "-q"])
+    remote = runner.invoke(main, [*args, "--out", str(tmp_path / "b"), "--workers", "2"])
+    assert local.exit_code == 0 and remote.exit_code == 0, remote.output
+    assert "Dask cluster: tcp://127.0.0.1" in remote.stderr and "dashboard" in remote.stderr
+    assert read_output(tmp_path / "a", data).equals(read_output(tmp_path / "b", data))
+    both = runner.invoke(main, [*args, "--out", str(tmp_path / "c"), "--workers", "2",
+                                "--scheduler", "tcp://127.0.0.1:1"])
+    assert both.exit_code == 1 and "give one of them" in both.stderr
+
+
+def test_fitted_states_are_small_messages(tmp_path, rng, cluster):
+    import pickle
+
+    from bigprep.dataset import open_dataset
+    from bigprep.impute.fit import fit
+    from bigprep.impute.job import polars_schema
+    from bigprep.impute.strategies import plan_columns
+
+    n = 300_000
+    frame = pl.DataFrame({"g": rng.choice(["a", "b", "c"], n),
+                          "x": with_holes(rng, rng.normal(size=n)),
+                          "s": with_holes(rng, rng.choice(["u", "v", "w"], n))})
+    paths = write_partitions(frame, tmp_path / "in", [50_000] * 6)
+    dataset = open_dataset(paths)
+    plans, _ = plan_columns(polars_schema(dataset), dataset.null_counts, strategy=None,
+                            columns={"x": "mean,interpolate", "s": "mode,ffill"})
+    with Executor(cluster.scheduler_address) as executor:
+        state, seeds = fit(dataset, plans, executor, group_by="g", chunk_rows=16_384)
+    data_bytes = sum(os.path.getsize(p) for p in paths)
+    message = len(pickle.dumps(state)) + len(pickle.dumps(seeds))
+    assert message < data_bytes / 20  # summaries per chunk and group, never rows
+
+
+def test_losing_a_worker_mid_run_loses_and_duplicates_nothing(tmp_path, rng):
+    import os as _os
+    import signal
+    import threading
+    import time
+
+    n = 600_000
+    frame = pl.DataFrame({"g": rng.integers(0, 50, n), "x": with_holes(rng, rng.normal(size=n)),
+                          "y": with_holes(rng, rng.normal(size=n))})
+    paths = write_partitions(frame, tmp_path / "in", [10_000] * 60)
+    options = {"columns": {"x": "interpolate,ffill", "y": "median"}, "group_by": "g"}
+    clean = impute(paths, str(tmp_path / "clean"), chunk_rows=2048, **options)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as c, Executor(c.scheduler_address) as executor:
+        killed = []
+        pids = list(executor.client().run(_os.getpid).values())
+
+        def kill_one_worker_once_writing_starts():
+            deadline = time.time() + 120
+            while time.time() < deadline and not killed:
+                if (tmp_path / "out").exists() and any((tmp_path / "out").iterdir()):
+                    _os.kill(pids[0], signal.SIGKILL)
+                    killed.append(pids[0])
+                time.sleep(0.002)
+
+        killer = threading.Thread(target=kill_one_worker_once_writing_starts)
+        killer.start()
+        impute(paths, str(tmp_path / "out"), chunk_rows=2048, executor=executor, **options)
+        killer.join()
+    assert killed, "the run ended before a worker could be killed"
+    assert read_output(tmp_path / "out", paths).equals(read_output(tmp_path / "clean", paths))
+    leftovers = [p.name for p in (tmp_path / "out").iterdir() if "bigprep-tmp" in p.name]
+    assert leftovers == [] and clean.files
