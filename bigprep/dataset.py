@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import os
+import posixpath
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import BigprepError
+from .storage import filesystem, is_remote, local, open_input
+from .storage import url as storage_url
 
 DEFAULT_CHUNK_ROWS = 262_144
 
@@ -33,7 +36,38 @@ def natural_key(path: str) -> list:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path)]
 
 
-def resolve_paths(inputs: Sequence[str]) -> tuple[list[str], str]:
+def _resolve_remote(inputs: list[str], options: dict) -> tuple[list[str], str, str]:
+    """Files, root and protocol for URLs (one kind of storage per run)."""
+    files: list[str] = []
+    roots: list[str] = []
+    protocols = set()
+    for item in inputs:
+        fs, inner = filesystem(item, options)
+        protocols.add(storage_url(fs, "x").split("://")[0])
+        if glob.has_magic(inner):
+            found = [f for f in fs.glob(inner) if f.endswith(".parquet")]
+        elif fs.isdir(inner):
+            found = [f for f in fs.find(inner) if f.endswith(".parquet")]
+            roots.append(inner.rstrip("/"))
+        elif fs.isfile(inner):
+            found = [inner]
+        else:
+            raise BigprepError(f"{item}: no such object or prefix (or no access: check the "
+                               "credentials and --storage-option endpoint_url=...).")
+        if not found:
+            raise BigprepError(f"{item}: matches no *.parquet object.")
+        files.extend(found)
+    if len(protocols) > 1:
+        raise BigprepError(f"inputs on several kinds of storage ({', '.join(sorted(protocols))})"
+                           ": run bigprep on each separately.")
+    files = sorted(set(files), key=natural_key)
+    parents = [posixpath.dirname(f) for f in files]
+    root = posixpath.commonpath(parents + roots)
+    protocol = protocols.pop()
+    return [f"{protocol}://{f}" for f in files], f"{protocol}://{root}", protocol
+
+
+def resolve_paths(inputs: Sequence[str], options: dict | None = None) -> tuple[list[str], str]:
     """Expand files, directories (every ``*.parquet`` below) and globs.
 
     Returns the files in natural order and the root folder that output paths
@@ -41,6 +75,13 @@ def resolve_paths(inputs: Sequence[str]) -> tuple[list[str], str]:
     """
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
+    inputs = [str(i) for i in inputs]
+    if inputs and all(is_remote(i) for i in inputs):
+        files, root, _ = _resolve_remote(inputs, options or {})
+        return files, root
+    if any(is_remote(i) for i in inputs):
+        raise BigprepError("inputs mix local files and URLs: run bigprep on each separately.")
+    inputs = [local(i) for i in inputs]
     files: list[str] = []
     roots: list[str] = []
     for item in map(str, inputs):
@@ -77,6 +118,15 @@ class Partition:
     rel: str
     offset: int  # global row position of its first row
     row_group_rows: tuple[int, ...]
+    storage: tuple = ()  # storage options as (key, value) pairs, for remote paths
+
+    @property
+    def options(self) -> dict:
+        return dict(self.storage)
+
+    @property
+    def remote(self) -> bool:
+        return is_remote(self.path)
 
     @property
     def rows(self) -> int:
@@ -109,9 +159,9 @@ class Dataset:
                 f"(first file {self.partitions[0].path}). Columns: {', '.join(self.columns)}.")
 
 
-def _open(path: str) -> pq.ParquetFile:
+def _open(path: str, options: dict | None = None) -> pq.ParquetFile:
     try:
-        return pq.ParquetFile(path)
+        return pq.ParquetFile(open_input(path, options or {}) if is_remote(path) else path)
     except (pa.ArrowException, OSError) as exc:
         raise BigprepError(f"{path}: not a readable Parquet file ({exc}). Re-export the file "
                            "or leave it out of the inputs; nothing was written.") from None
@@ -136,20 +186,21 @@ def _describe_drift(path: str, schema: pa.Schema, first: str, expected: pa.Schem
     return "its columns are in another order"
 
 
-def open_dataset(inputs: Sequence[str]) -> Dataset:
+def open_dataset(inputs: Sequence[str], storage_options: dict | None = None) -> Dataset:
     """Read every footer (not the data): schema, row groups, null counts.
 
     Stops with a clear error on a corrupt file or on schema drift, before
     anything is written.
     """
-    files, root = resolve_paths(inputs)
+    files, root = resolve_paths(inputs, storage_options)
+    storage = tuple(sorted((storage_options or {}).items()))
     partitions = []
     schema = None
     null_counts: dict = {}
     bounds: dict = {}
     offset = 0
     for path in files:
-        pf = _open(path)
+        pf = _open(path, storage_options)
         file_schema = pf.schema_arrow.remove_metadata()
         if schema is None:
             schema = file_schema
@@ -181,8 +232,9 @@ def open_dataset(inputs: Sequence[str]) -> Dataset:
                     null_counts[name] = None
                 else:
                     null_counts[name] += stats.null_count
-        partitions.append(Partition(path=path, rel=os.path.relpath(path, root),
-                                    offset=offset, row_group_rows=sizes))
+        rel = posixpath.relpath(path, root) if is_remote(path) else os.path.relpath(path, root)
+        partitions.append(Partition(path=path, rel=rel, offset=offset, row_group_rows=sizes,
+                                    storage=storage))
         offset += sum(sizes)
     for name, dtype in zip(schema.names, schema.types):
         # Statistics count nulls, not NaN: a float column may still hold missing values.
@@ -212,17 +264,47 @@ def iter_chunks(partition: Partition, columns: Sequence[str] | None,
     NaN becomes null in the float columns named by ``nan_as_null`` (all read
     columns when None), so a NaN counts as missing; other columns pass untouched.
     """
-    query = pl.scan_parquet(partition.path)
-    if columns is not None:
-        query = query.select(columns)
+    if partition.remote:  # pyarrow through fsspec: each row group read once
+        yield from _iter_remote_chunks(partition, columns, chunk_rows, nan_as_null)
+        return
     for start, length in chunk_spans(partition, chunk_rows):
+        yield partition.offset + start, normalize(read_span(partition, start, length, columns),
+                                                  nan_as_null)
+
+
+def read_span(partition: Partition, start: int, length: int,
+              columns: Sequence[str] | None) -> pl.DataFrame:
+    """Rows [start, start + length) of a file (a span within one row group)."""
+    cols = list(columns) if columns is not None else None
+    try:
+        if partition.remote:
+            group, first = 0, 0
+            while first + partition.row_group_rows[group] <= start:
+                first += partition.row_group_rows[group]
+                group += 1
+            table = _open(partition.path, partition.options).read_row_group(group, columns=cols)
+            return pl.from_arrow(table.slice(start - first, length))
+        query = pl.scan_parquet(partition.path)
+        return (query if cols is None else query.select(cols)).slice(start, length).collect()
+    except (pl.exceptions.PolarsError, pa.ArrowException, OSError) as exc:
+        raise BigprepError(f"{partition.path}: rows {start}-{start + length - 1} cannot be "
+                           f"read ({exc}). The file is damaged: re-export it or leave it "
+                           "out.") from None
+
+
+def _iter_remote_chunks(partition, columns, chunk_rows, nan_as_null):
+    pf = _open(partition.path, partition.options)
+    offset = 0
+    for rg, size in enumerate(partition.row_group_rows):
         try:
-            frame = query.slice(start, length).collect()
-        except (pl.exceptions.PolarsError, OSError) as exc:
-            raise BigprepError(f"{partition.path}: rows {start}-{start + length - 1} cannot be "
-                               f"read ({exc}). The file is damaged: re-export it or leave it "
-                               "out.") from None
-        yield partition.offset + start, normalize(frame, nan_as_null)
+            group = pl.from_arrow(pf.read_row_group(rg, columns=columns))
+        except (pa.ArrowException, OSError) as exc:
+            raise BigprepError(f"{partition.path}: row group {rg} cannot be read ({exc}). "
+                               "The file is damaged: re-export it or leave it out.") from None
+        for start in range(0, size, chunk_rows):
+            yield (partition.offset + offset + start,
+                   normalize(group.slice(start, chunk_rows), nan_as_null))
+        offset += size
 
 
 def chunk_spans(partition: Partition, chunk_rows: int) -> list[tuple[int, int]]:

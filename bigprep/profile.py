@@ -73,10 +73,10 @@ def merge_profiles(a: dict, b: dict) -> dict:
 
 
 def profile(inputs, *, chunk_rows: int = DEFAULT_CHUNK_ROWS,
-            executor: Executor | None = None) -> dict:
+            executor: Executor | None = None, storage_options: dict | None = None) -> dict:
     """Profile the nulls of a dataset; returns a JSON-ready dict."""
     executor = executor or Executor()
-    dataset = open_dataset(inputs)
+    dataset = open_dataset(inputs, storage_options)
     columns = dataset.columns
     merged = executor.tree_reduce(profile_partition,
                                   [(p, columns, chunk_rows) for p in dataset.partitions],

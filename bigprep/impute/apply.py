@@ -101,7 +101,7 @@ def _apply_partition(partition: Partition, spec: ApplySpec, seeds: dict, final: 
     """
     imputed = [p.column for p in spec.plans]
     floats = [c for c in imputed if spec.schema[c].is_float()]
-    if not spec.scan_columns:
+    if not spec.scan_columns and not partition.remote:
         indicators, filled = fill_expressions(spec)
         query = (pl.scan_parquet(partition.path).with_columns(pl.col(floats).fill_nan(None))
                  .with_columns(indicators).with_columns(filled).select(spec.schema.names()))
@@ -120,5 +120,6 @@ def _apply_partition(partition: Partition, spec: ApplySpec, seeds: dict, final: 
             rows += out.height
             yield out
 
-    write_partition(final, filled_chunks(), spec.schema, spec.compression, spec.chunk_rows)
+    write_partition(final, filled_chunks(), spec.schema, spec.compression, spec.chunk_rows,
+                    partition.options)
     return {"file": partition.rel, "rows": rows, "left": left}

@@ -10,18 +10,15 @@ neighbouring rows get their seeds from one scan over the summaries.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 from dataclasses import dataclass, field
 
-import numpy as np
 import polars as pl
 
 from .. import __version__
 from ..dataset import Dataset, Partition, chunk_offsets, iter_chunks
 from ..errors import BigprepError
 from ..executor import Executor
-from ..sink import atomic_path, write_json_atomic
+from ..statefile import load_state, save_state
 from . import scan as scanning
 from .stats import MeanState, MedianState, ModeState
 from .strategies import ColumnPlan, Step
@@ -142,39 +139,16 @@ class ImputeState:
                 "rows": self.rows, "partitions": self.partitions, "updates": self.updates,
                 "group_by": self.group_by, "order_by": self.order_by, "columns": columns}
 
-    def save(self, path: str) -> None:
+    def save(self, path: str, options: dict | None = None) -> None:
         """Write ``path`` (JSON a person can read) and ``path.npz`` (large arrays)."""
         sidecar: dict = {}
-        data = self.to_dict(sidecar)
-        side = path + ".npz"
-        data["sidecar"] = os.path.basename(side) if sidecar else None
-        if sidecar:
-            arrays = {k: np.frombuffer(v, dtype=np.uint8) for k, v in sidecar.items()}
-            with atomic_path(side) as tmp, open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
-        write_json_atomic(path, data)
+        save_state(path, self.to_dict(sidecar), sidecar, options)
 
     @classmethod
-    def load(cls, path: str, schema: dict) -> ImputeState:
+    def load(cls, path: str, schema: dict, options: dict | None = None) -> ImputeState:
         """Read a saved state and check it against the data's schema."""
-        try:
-            with open(path) as fh:
-                data = json.load(fh)
-        except (OSError, json.JSONDecodeError) as exc:
-            raise BigprepError(f"--state {path}: cannot read the saved state ({exc}). "
-                               "Run without --update to fit a new one.") from None
-        if data.get("format") != STATE_FORMAT:
-            raise BigprepError(f"--state {path}: not a bigprep impute state (format "
-                               f"{data.get('format')!r}, expected {STATE_FORMAT!r}).")
-        sidecar = {}
-        if data.get("sidecar"):
-            side = os.path.join(os.path.dirname(path), data["sidecar"])
-            try:
-                with np.load(side) as npz:
-                    sidecar = {k: npz[k].tobytes() for k in npz.files}
-            except OSError as exc:
-                raise BigprepError(f"--state {path}: its sidecar {side} is missing or "
-                                   f"unreadable ({exc}); keep the two files together.") from None
+        data, sidecar = load_state(path, STATE_FORMAT, "impute",
+                                   "Run without --update to fit a new one.", options)
         from .strategies import _plan, parse_chain
 
         plans, states = [], {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -10,7 +9,8 @@ import polars as pl
 from ..dataset import DEFAULT_CHUNK_ROWS, Dataset, open_dataset
 from ..errors import BigprepError
 from ..executor import Executor
-from ..sink import check_out_dir, write_manifest
+from ..sink import check_out_dir, out_path, write_manifest
+from ..storage import exists
 from .apply import ApplySpec, apply_partition, output_schema
 from .fit import ImputeState, fit
 from .strategies import ColumnPlan, plan_columns
@@ -54,17 +54,19 @@ def impute(inputs, out: str | None, *, strategy: str | None = None,
            order_by: str | None = None, add_indicator: bool = False,
            state_path: str | None = None, update: bool = False,
            chunk_rows: int = DEFAULT_CHUNK_ROWS, compression: str = "zstd",
-           executor: Executor | None = None) -> ImputeReport:
+           executor: Executor | None = None, storage_options: dict | None = None,
+           ) -> ImputeReport:
     """Impute the nulls of Parquet partitions out of core.
 
     ``inputs`` are files, folders or globs; output goes to ``out`` with the same
-    relative paths (``out=None`` fits and saves the state only). With
+    relative paths (``out=None`` fits and saves the state only); any of them
+    may be fsspec URLs (``storage_options`` for their filesystem). With
     ``state_path`` the fitted state is saved there; with ``update=True`` the
     saved state is loaded first and the new partitions are merged into it.
     """
     executor = executor or Executor()
     columns = dict(columns or {})
-    dataset = open_dataset(inputs)
+    dataset = open_dataset(inputs, storage_options)
     schema = polars_schema(dataset)
     for name, option in ((group_by, "--group-by"), (order_by, "--order-by")):
         if name:
@@ -76,10 +78,10 @@ def impute(inputs, out: str | None, *, strategy: str | None = None,
         check_out_dir(out, [p.path for p in dataset.partitions], dataset.root)
     prior = None
     if update:
-        if not state_path or not os.path.exists(state_path):
+        if not state_path or not exists(state_path, storage_options or {}):
             raise BigprepError(f"--update needs a saved state: {state_path or '--state FILE'} "
                                "does not exist. Run once without --update to create it.")
-        prior = ImputeState.load(state_path, schema)
+        prior = ImputeState.load(state_path, schema, storage_options)
         if strategy or columns:
             raise BigprepError("--update takes the strategies from the saved state; leave "
                                "--strategy and --column out (or re-fit without --update).")
@@ -118,10 +120,10 @@ def impute(inputs, out: str | None, *, strategy: str | None = None,
         for part in dataset.partitions:
             mine = {o: s for o, s in seeds.items()
                     if part.offset <= o < part.offset + max(part.rows, 1)}
-            jobs.append((part, spec, mine, os.path.join(out, part.rel)))
+            jobs.append((part, spec, mine, out_path(out, part.rel)))
         files = executor.map(apply_partition, jobs, label="impute")
-        write_manifest(out, files, "bigprep impute")
+        write_manifest(out, files, "bigprep impute", storage_options)
     if state_path:
-        state.save(state_path)
+        state.save(state_path, storage_options)
     defaulted = not strategy and not columns and not update
     return ImputeReport(state, files, skipped, defaulted, active, state.run_nulls)

@@ -225,8 +225,10 @@ def chunk_list(dataset: Dataset, chunk_rows: int) -> list[tuple[Partition, int, 
 
 
 def read_chunk(item, columns: list[str]) -> pl.DataFrame:
+    from ..dataset import read_span
+
     partition, start, length = item
-    return pl.scan_parquet(partition.path).select(columns).slice(start, length).collect()
+    return read_span(partition, start, length, columns)
 
 
 def validation_mask(positions: np.ndarray, share: float, seed: int) -> np.ndarray:

@@ -24,7 +24,14 @@ from .. import __version__
 from ..dataset import DEFAULT_CHUNK_ROWS, iter_chunks, open_dataset
 from ..errors import BigprepError
 from ..executor import Executor
-from ..sink import atomic_path, check_out_dir, write_json_atomic, write_manifest, write_partition
+from ..sink import (
+    atomic_path,
+    check_out_dir,
+    out_path,
+    write_json_atomic,
+    write_manifest,
+    write_partition,
+)
 from .features import (
     FeatureSpec,
     chunk_list,
@@ -159,9 +166,9 @@ def _load_xy(item, spec: FeatureSpec, share: float, seed: int):
 def train(inputs, out_dir: str, *, target: str | None, options: TrainOptions,
           features: list[str] = (), categorical: list[str] = (), init_model: str | None = None,
           chunk_rows: int = DEFAULT_CHUNK_ROWS, executor: Executor | None = None,
-          log=None) -> dict:
+          log=None, storage_options: dict | None = None) -> dict:
     """Train out of core; saves ``out_dir`` after every epoch. Returns the history."""
-    dataset = open_dataset(inputs)
+    dataset = open_dataset(inputs, storage_options)
     schema = dict(pl.Schema(dataset.schema))
     if init_model:  # continue training a saved model on new partitions
         model, spec, meta = load_model(init_model)
@@ -317,7 +324,7 @@ def _needed(spec: FeatureSpec, with_target: bool) -> list[str]:
 
 
 def predict_partition(job) -> dict:
-    partition, model, spec, keep, proba_out, chunk_rows, final = job
+    partition, model, spec, keep, proba_out, chunk_rows, final, source = job
     columns = list(dict.fromkeys(keep + _needed(spec, False)))
     rows = 0
 
@@ -337,24 +344,26 @@ def predict_partition(job) -> dict:
             yield predicted(frame, f"{partition.path}, rows from {offset - partition.offset}")
 
     # the output types come from predicting one row (a file with none has no rows to type)
-    first = pl.scan_parquet(partition.path).select(columns).head(1).collect()
-    schema = predicted(first, partition.path).schema if first.height else \
-        pl.Schema({k: pl.read_parquet_schema(partition.path)[k] for k in keep})
-    write_partition(final, chunks(), schema, "zstd", chunk_rows)
+    first = next(iter_chunks(partition, columns, 1, nan_as_null=()), (0, None))[1]
+    schema = predicted(first, partition.path).schema if first is not None else \
+        pl.Schema({k: source[k] for k in keep})
+    write_partition(final, chunks(), schema, "zstd", chunk_rows, partition.options)
     return {"file": partition.rel, "rows": rows}
 
 
 def predict(model_dir: str, inputs, out: str, *, keep: list[str] = (), proba: bool = False,
-            chunk_rows: int = DEFAULT_CHUNK_ROWS, executor: Executor | None = None) -> list:
+            chunk_rows: int = DEFAULT_CHUNK_ROWS, executor: Executor | None = None,
+            storage_options: dict | None = None) -> list:
     model, spec, _ = load_model(model_dir)
-    dataset = open_dataset(inputs)
+    dataset = open_dataset(inputs, storage_options)
     for name in list(keep) + _needed(spec, False):
         dataset.require(name, "the model's features" if name not in keep else "--keep")
     check_out_dir(out, [p.path for p in dataset.partitions], dataset.root)
-    jobs = [(p, model, spec, list(keep), proba, chunk_rows, os.path.join(out, p.rel))
+    source = pl.Schema(dataset.schema)
+    jobs = [(p, model, spec, list(keep), proba, chunk_rows, out_path(out, p.rel), source)
             for p in dataset.partitions]
     files = (executor or Executor()).map(predict_partition, jobs, label="predict")
-    write_manifest(out, files, "bigprep predict")
+    write_manifest(out, files, "bigprep predict", storage_options)
     return files
 
 
@@ -381,9 +390,9 @@ def evaluate_partition(job):
 
 
 def evaluate(model_dir: str, inputs, *, chunk_rows: int = DEFAULT_CHUNK_ROWS,
-             executor: Executor | None = None) -> dict:
+             executor: Executor | None = None, storage_options: dict | None = None) -> dict:
     model, spec, _ = load_model(model_dir)
-    dataset = open_dataset(inputs)
+    dataset = open_dataset(inputs, storage_options)
     for name in _needed(spec, True):
         dataset.require(name, "the model's features and target")
     jobs = [(p, model, spec, chunk_rows) for p in dataset.partitions]

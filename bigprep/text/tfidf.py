@@ -12,8 +12,6 @@ stable: a fresh fit numbers the kept terms alphabetically (as scikit-learn's
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -24,7 +22,8 @@ from ..dataset import DEFAULT_CHUNK_ROWS, Dataset, Partition, iter_chunks, open_
 from ..errors import BigprepError
 from ..executor import Executor
 from ..impute.values import frame_from_bytes, frame_to_bytes
-from ..sink import atomic_path, check_out_dir, write_json_atomic, write_manifest, write_partition
+from ..sink import check_out_dir, out_path, write_manifest, write_partition
+from ..statefile import load_state, save_state
 from .analyze import DOC, TERM, TextOptions, terms
 
 STATE_FORMAT = "bigprep.tfidf/1"
@@ -183,45 +182,27 @@ class TfidfState:
         return table.with_columns(idf.alias(IDF))
 
     # -- saving ------------------------------------------------------------------------
-    def save(self, path: str) -> None:
+    def save(self, path: str, options: dict | None = None) -> None:
         sidecar = {}
         if self.docs.counts is not None:
             sidecar["counts"] = frame_to_bytes(self.docs.counts)
         if self.vocabulary is not None:
             sidecar["vocabulary"] = frame_to_bytes(self.vocabulary)
-        side = path + ".npz"
-        with atomic_path(side) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, **{k: np.frombuffer(v, dtype=np.uint8) for k, v in sidecar.items()})
         top = []
         if self.docs.counts is not None:
             top = self.docs.counts.sort([DF, TERM], descending=[True, False]).head(20).rows()
-        write_json_atomic(path, {
+        save_state(path, {
             "format": STATE_FORMAT, "bigprep_version": __version__,
             "saved": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "text_column": self.text_column, "params": self.params.to_dict(),
             "documents": self.docs.n_docs, "partitions": self.partitions, "updates": self.updates,
             "terms_seen": 0 if self.docs.counts is None else self.docs.counts.height,
-            "vocabulary_size": self.n_features, "most_common": top,
-            "sidecar": os.path.basename(side)})
+            "vocabulary_size": self.n_features, "most_common": top}, sidecar, options)
 
     @classmethod
-    def load(cls, path: str) -> TfidfState:
-        try:
-            with open(path) as fh:
-                data = json.load(fh)
-        except (OSError, json.JSONDecodeError) as exc:
-            raise BigprepError(f"--state {path}: cannot read the saved state ({exc}).") from None
-        if data.get("format") != STATE_FORMAT:
-            raise BigprepError(f"--state {path}: not a bigprep TF-IDF state of this version "
-                               f"(format {data.get('format')!r}, expected {STATE_FORMAT!r}); "
-                               "fit it again with `bigprep tfidf fit`.")
-        side = os.path.join(os.path.dirname(path), data["sidecar"])
-        try:
-            with np.load(side) as npz:
-                sidecar = {k: npz[k].tobytes() for k in npz.files}
-        except OSError as exc:
-            raise BigprepError(f"--state {path}: its sidecar {side} is missing or unreadable "
-                               f"({exc}); keep the two files together.") from None
+    def load(cls, path: str, options: dict | None = None) -> TfidfState:
+        data, sidecar = load_state(path, STATE_FORMAT, "TF-IDF",
+                                   "Fit it again with `bigprep tfidf fit`.", options)
         counts = frame_from_bytes(sidecar["counts"]) if "counts" in sidecar else None
         vocabulary = frame_from_bytes(sidecar["vocabulary"]) if "vocabulary" in sidecar else None
         return cls(TfidfParams.from_dict(data["params"]), data["text_column"],
@@ -264,12 +245,13 @@ def _count(dataset: Dataset, params: TfidfParams, column: str, chunk_rows: int,
 
 
 def fit(inputs, *, text_column: str, params: TfidfParams = TfidfParams(),
-        chunk_rows: int = DEFAULT_CHUNK_ROWS, executor: Executor | None = None) -> TfidfState:
+        chunk_rows: int = DEFAULT_CHUNK_ROWS, executor: Executor | None = None,
+        storage_options: dict | None = None) -> TfidfState:
     """Count document frequencies over the partitions; number the kept terms."""
     params.check()
     if params.text.tokenizer == "jieba":
         params.text.sklearn_params()  # fail early if jieba is missing
-    dataset = open_dataset(inputs)
+    dataset = open_dataset(inputs, storage_options)
     _check_text(dataset, text_column)
     docs = _count(dataset, params, text_column, chunk_rows, executor or Executor())
     state = TfidfState(params, text_column, docs, partitions=len(dataset.partitions))
@@ -278,9 +260,10 @@ def fit(inputs, *, text_column: str, params: TfidfParams = TfidfParams(),
 
 
 def update(state: TfidfState, inputs, *, refit: bool = False,
-           chunk_rows: int = DEFAULT_CHUNK_ROWS, executor: Executor | None = None) -> TfidfState:
+           chunk_rows: int = DEFAULT_CHUNK_ROWS, executor: Executor | None = None,
+           storage_options: dict | None = None) -> TfidfState:
     """Merge the counts of new partitions; old partitions are not read again."""
-    dataset = open_dataset(inputs)
+    dataset = open_dataset(inputs, storage_options)
     _check_text(dataset, state.text_column)
     new = _count(dataset, state.params, state.text_column, chunk_rows, executor or Executor())
     merged = TfidfState(state.params, state.text_column, state.docs.merge(new),
@@ -327,7 +310,7 @@ def vectorize(frame: pl.DataFrame, state: TfidfState, table: pl.DataFrame, colum
 
 
 def transform_partition(job) -> dict:
-    partition, state, table, keep, keywords, vectors, chunk_rows, final = job
+    partition, state, table, keep, keywords, vectors, chunk_rows, final, schema = job
     column = state.text_column
     rows = 0
 
@@ -341,13 +324,11 @@ def transform_partition(job) -> dict:
             rows += frame.height
             yield pl.concat([frame.select(keep), made], how="horizontal")
 
-    schema = output_schema(state, keep, keywords, vectors, partition)
-    write_partition(final, chunks(), schema, "zstd", chunk_rows)
+    write_partition(final, chunks(), schema, "zstd", chunk_rows, partition.options)
     return {"file": partition.rel, "rows": rows}
 
 
-def output_schema(state, keep, keywords, vectors, partition) -> pl.Schema:
-    source = pl.read_parquet_schema(partition.path)
+def output_schema(source: pl.Schema, keep, keywords: int, vectors: bool) -> pl.Schema:
     fields = {k: source[k] for k in keep}
     if vectors:
         fields.update({INDICES: pl.List(pl.Int64), WEIGHTS: pl.List(pl.Float64)})
@@ -358,18 +339,20 @@ def output_schema(state, keep, keywords, vectors, partition) -> pl.Schema:
 
 def transform(state: TfidfState, inputs, out: str, *, keep: list[str] = (), keywords: int = 0,
               vectors: bool = True, chunk_rows: int = DEFAULT_CHUNK_ROWS,
-              executor: Executor | None = None) -> list[dict]:
+              executor: Executor | None = None, storage_options: dict | None = None,
+              ) -> list[dict]:
     """Write one Parquet file per input: kept columns, the sparse vector, keywords."""
-    dataset = open_dataset(inputs)
+    dataset = open_dataset(inputs, storage_options)
     _check_text(dataset, state.text_column)
     for name in keep:
         dataset.require(name, "--keep")
     check_out_dir(out, [p.path for p in dataset.partitions], dataset.root)
     table = state.weights_table()
+    schema = output_schema(pl.Schema(dataset.schema), keep, keywords, vectors)
     jobs = [(p, state, table, list(keep), keywords, vectors, chunk_rows,
-             os.path.join(out, p.rel)) for p in dataset.partitions]
+             out_path(out, p.rel), schema) for p in dataset.partitions]
     files = (executor or Executor()).map(transform_partition, jobs, label="tf-idf")
-    write_manifest(out, files, "bigprep tfidf")
+    write_manifest(out, files, "bigprep tfidf", storage_options)
     return files
 
 
