@@ -15,6 +15,7 @@ import click
 from .dataset import DEFAULT_CHUNK_ROWS
 from .errors import BigprepError
 from .executor import Executor
+from .storage import options_from
 
 
 def _console():
@@ -32,17 +33,22 @@ def execution_options(fn):
                        "also $BIGPREP_SCHEDULER). Default: threads on this machine.")
     @click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
                   help="Start a local Dask cluster of N worker processes for this run.")
+    @click.option("--storage-option", "storage_option", multiple=True, metavar="KEY=VALUE",
+                  help="Option for s3://, gs://, ... paths (e.g. endpoint_url=http://host:9000,"
+                       " anon=true, profile=NAME); also $BIGPREP_STORAGE_OPTIONS as JSON.")
     @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
     @functools.wraps(fn)
-    def wrapper(*args, chunk_rows, scheduler, workers, quiet, **kwargs):
+    def wrapper(*args, chunk_rows, scheduler, workers, storage_option, quiet, **kwargs):
         try:
+            storage = options_from(storage_option)
             executor = Executor(scheduler, workers=workers,
                                 progress=not quiet and sys.stderr.isatty(),
                                 log=None if quiet else _console().print)
         except BigprepError as err:
             raise click.ClickException(str(err)) from None
         try:
-            return fn(*args, chunk_rows=chunk_rows, executor=executor, quiet=quiet, **kwargs)
+            return fn(*args, chunk_rows=chunk_rows, executor=executor, quiet=quiet,
+                      storage=storage, **kwargs)
         except BigprepError as err:
             raise click.ClickException(str(err)) from None
         finally:
@@ -99,7 +105,7 @@ def _parse_columns(values: tuple[str, ...]) -> dict[str, str]:
               type=click.Choice(["zstd", "snappy", "gzip", "lz4", "brotli", "none"]))
 @execution_options
 def impute(inputs, out, strategy, column, group_by, order_by, add_indicator, state_path, update,
-           compression, chunk_rows, executor, quiet):
+           compression, chunk_rows, executor, quiet, storage):
     """Fill the nulls of Parquet partitions, out of core.
 
     INPUTS are Parquet files, folders (every *.parquet below) or glob patterns,
@@ -124,7 +130,7 @@ def impute(inputs, out, strategy, column, group_by, order_by, add_indicator, sta
                         group_by=group_by, order_by=order_by, add_indicator=add_indicator,
                         state_path=state_path, update=update, chunk_rows=chunk_rows,
                         compression=None if compression == "none" else compression,
-                        executor=executor)
+                        executor=executor, storage_options=storage)
     if not quiet:
         print_impute_summary(report, out, state_path)
 
@@ -179,7 +185,7 @@ def print_impute_summary(report, out, state_path) -> None:
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout instead of a table.")
 @execution_options
-def profile(inputs, as_json, chunk_rows, executor, quiet):
+def profile(inputs, as_json, chunk_rows, executor, quiet, storage):
     """Show what is missing where: per column type, nulls, null share, the
     longest run of nulls, and nulls per partition.
 
@@ -190,7 +196,8 @@ def profile(inputs, as_json, chunk_rows, executor, quiet):
     """
     from .profile import profile as run_profile
 
-    result = run_profile(inputs, chunk_rows=chunk_rows, executor=executor)
+    result = run_profile(inputs, chunk_rows=chunk_rows, executor=executor,
+                         storage_options=storage)
     if as_json:
         click.echo(json.dumps(result, indent=1))
         return
@@ -289,7 +296,7 @@ def tfidf():
 @execution_options
 def tfidf_fit(inputs, text_column, state_path, min_df, max_df, max_features, ngram, analyzer,
               stop_words, tokenizer, token_pattern, no_lowercase, strip_accents, norm, no_idf,
-              no_smooth_idf, sublinear_tf, hash_features, chunk_rows, executor, quiet):
+              no_smooth_idf, sublinear_tf, hash_features, chunk_rows, executor, quiet, storage):
     """Count document frequencies over the partitions and save them.
 
     The state keeps raw counts per term and the number of documents, never the
@@ -312,8 +319,8 @@ def tfidf_fit(inputs, text_column, state_path, min_df, max_df, max_features, ngr
                             use_idf=not no_idf, smooth_idf=not no_smooth_idf,
                             sublinear_tf=sublinear_tf, hash_features=hash_features)
     state = tf.fit(inputs, text_column=text_column, params=params, chunk_rows=chunk_rows,
-                   executor=executor)
-    state.save(state_path)
+                   executor=executor, storage_options=storage)
+    state.save(state_path, storage)
     if not quiet:
         _tfidf_summary(state, state_path)
 
@@ -331,7 +338,7 @@ def _tfidf_summary(state, state_path) -> None:
               help="Renumber the vocabulary alphabetically from all counts (vectors written "
                    "before no longer match).")
 @execution_options
-def tfidf_update(inputs, state_path, refit, chunk_rows, executor, quiet):
+def tfidf_update(inputs, state_path, refit, chunk_rows, executor, quiet, storage):
     """Add new partitions' counts to a saved state; old partitions are not read.
 
     Term ids stay stable: new terms are appended, so vectors written before stay
@@ -343,9 +350,9 @@ def tfidf_update(inputs, state_path, refit, chunk_rows, executor, quiet):
     """
     from .text import tfidf as tf
 
-    state = tf.update(tf.TfidfState.load(state_path), inputs, refit=refit,
-                      chunk_rows=chunk_rows, executor=executor)
-    state.save(state_path)
+    state = tf.update(tf.TfidfState.load(state_path, storage), inputs, refit=refit,
+                      chunk_rows=chunk_rows, executor=executor, storage_options=storage)
+    state.save(state_path, storage)
     if not quiet:
         _tfidf_summary(state, state_path)
 
@@ -362,7 +369,8 @@ def _keep(text: str | None) -> list[str]:
 @click.option("--keywords", type=click.IntRange(min=0), default=0, metavar="K",
               help="Also write the top K terms of each document.")
 @execution_options
-def tfidf_transform(inputs, state_path, out, keep, keywords, chunk_rows, executor, quiet):
+def tfidf_transform(inputs, state_path, out, keep, keywords, chunk_rows, executor, quiet,
+                    storage):
     """Write TF-IDF vectors: one Parquet file per input, with the kept columns,
     `tfidf_indices` and `tfidf_weights` (a sparse row), and `keywords`.
 
@@ -373,8 +381,9 @@ def tfidf_transform(inputs, state_path, out, keep, keywords, chunk_rows, executo
     """
     from .text import tfidf as tf
 
-    files = tf.transform(tf.TfidfState.load(state_path), inputs, out, keep=_keep(keep),
-                         keywords=keywords, chunk_rows=chunk_rows, executor=executor)
+    files = tf.transform(tf.TfidfState.load(state_path, storage), inputs, out,
+                         keep=_keep(keep), keywords=keywords, chunk_rows=chunk_rows,
+                         executor=executor, storage_options=storage)
     if not quiet:
         _console().print(f"{sum(f['rows'] for f in files):,} documents in {len(files)} files "
                          f"written to {out}")
@@ -387,7 +396,7 @@ def tfidf_transform(inputs, state_path, out, keep, keywords, chunk_rows, executo
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--keep", metavar="COLS", help="Columns to copy to the output, e.g. id.")
 @execution_options
-def tfidf_keywords(inputs, state_path, out, top, keep, chunk_rows, executor, quiet):
+def tfidf_keywords(inputs, state_path, out, top, keep, chunk_rows, executor, quiet, storage):
     """Write the top terms of every document by TF-IDF weight (ties by term).
 
     \b
@@ -396,8 +405,9 @@ def tfidf_keywords(inputs, state_path, out, top, keep, chunk_rows, executor, qui
     """
     from .text import tfidf as tf
 
-    files = tf.transform(tf.TfidfState.load(state_path), inputs, out, keep=_keep(keep),
-                         keywords=top, vectors=False, chunk_rows=chunk_rows, executor=executor)
+    files = tf.transform(tf.TfidfState.load(state_path, storage), inputs, out,
+                         keep=_keep(keep), keywords=top, vectors=False, chunk_rows=chunk_rows,
+                         executor=executor, storage_options=storage)
     if not quiet:
         _console().print(f"keywords of {sum(f['rows'] for f in files):,} documents written "
                          f"to {out}")
@@ -435,7 +445,7 @@ def tfidf_keywords(inputs, state_path, out, top, keep, chunk_rows, executor, qui
 @execution_options
 def train(inputs, out, target, model_name, task, features, categorical, epochs, validation,
           penalty, alpha, l1_ratio, class_weight, kernel_components, gamma, clusters, seed,
-          init_model, chunk_rows, executor, quiet):
+          init_model, chunk_rows, executor, quiet, storage):
     """Train a partial_fit model over partitions, out of core.
 
     A first pass learns the classes, feature scaling and categorical levels;
@@ -462,7 +472,8 @@ def train(inputs, out, target, model_name, task, features, categorical, epochs, 
     log = None if quiet else _console().print
     result = run_train(inputs, out, target=target, options=options,
                        features=_keep(features), categorical=_keep(categorical),
-                       init_model=init_model, chunk_rows=chunk_rows, executor=executor, log=log)
+                       init_model=init_model, chunk_rows=chunk_rows, executor=executor, log=log,
+                       storage_options=storage)
     if not quiet:
         _console().print(f"model saved: {out} ({len(result['history'])} epochs)")
 
@@ -474,7 +485,7 @@ def train(inputs, out, target, model_name, task, features, categorical, epochs, 
 @click.option("--keep", metavar="COLS", help="Columns to copy to the output, e.g. id.")
 @click.option("--proba", is_flag=True, help="Add proba_CLASS columns.")
 @execution_options
-def predict(model_dir, inputs, out, keep, proba, chunk_rows, executor, quiet):
+def predict(model_dir, inputs, out, keep, proba, chunk_rows, executor, quiet, storage):
     """Write predictions: one Parquet file per input, kept columns + `prediction`.
 
     \b
@@ -484,7 +495,7 @@ def predict(model_dir, inputs, out, keep, proba, chunk_rows, executor, quiet):
     from .models.train import predict as run_predict
 
     files = run_predict(model_dir, inputs, out, keep=_keep(keep), proba=proba,
-                        chunk_rows=chunk_rows, executor=executor)
+                        chunk_rows=chunk_rows, executor=executor, storage_options=storage)
     if not quiet:
         _console().print(f"{sum(f['rows'] for f in files):,} predictions written to {out}")
 
@@ -494,7 +505,7 @@ def predict(model_dir, inputs, out, keep, proba, chunk_rows, executor, quiet):
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 @execution_options
-def evaluate(model_dir, inputs, as_json, chunk_rows, executor, quiet):
+def evaluate(model_dir, inputs, as_json, chunk_rows, executor, quiet, storage):
     """Metrics of a saved model on labelled partitions, out of core.
 
     Classification: accuracy, precision, recall, F1, log loss, ROC AUC (binary;
@@ -508,7 +519,8 @@ def evaluate(model_dir, inputs, as_json, chunk_rows, executor, quiet):
     """
     from .models.train import evaluate as run_evaluate
 
-    result = run_evaluate(model_dir, inputs, chunk_rows=chunk_rows, executor=executor)
+    result = run_evaluate(model_dir, inputs, chunk_rows=chunk_rows, executor=executor,
+                          storage_options=storage)
     if as_json:
         click.echo(json.dumps(result, indent=1))
         return

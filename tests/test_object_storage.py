@@ -1,0 +1,132 @@
+"""s3:// paths against a real S3-compatible server on loopback (moto's server mode)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from bigprep.cli import main
+from bigprep.executor import Executor
+from bigprep.impute.job import impute
+from bigprep.sink import write_partition
+from bigprep.text import tfidf as tf
+from tests.helpers import read_output, with_holes, write_partitions
+
+moto_server = pytest.importorskip("moto.server")
+s3fs = pytest.importorskip("s3fs")
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """A moto S3 server on a free loopback port, credentials in the environment."""
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                            "AWS_DEFAULT_REGION")}
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                      AWS_DEFAULT_REGION="us-east-1")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{server._server.server_port}"
+    fs = s3fs.S3FileSystem(endpoint_url=endpoint)
+    fs.mkdir("bucket")
+    yield fs, endpoint
+    server.stop()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture
+def remote_data(s3, tmp_path, rng):
+    fs, endpoint = s3
+    n = 2000
+    frame = pl.DataFrame({"g": rng.choice(["a", "b"], n), "t": np.arange(n),
+                          "x": with_holes(rng, rng.normal(size=n)),
+                          "s": with_holes(rng, rng.choice(["u", "v"], n)),
+                          "body": rng.choice(["quick fox", "lazy dog", "fox and dog"], n)})
+    paths = write_partitions(frame, tmp_path / "local", [700, 0, 800, 500], row_group_size=300)
+    prefix = f"bucket/{tmp_path.name}"
+    for p in paths:
+        fs.put_file(p, f"{prefix}/raw/day/{os.path.basename(p)}")
+    return fs, endpoint, prefix, paths
+
+
+OPTIONS = {"columns": {"x": "interpolate,ffill,median", "s": "bfill,mode"}, "group_by": "g",
+           "order_by": "t"}
+
+
+def test_impute_from_s3_to_s3_equals_local(remote_data, tmp_path):
+    fs, endpoint, prefix, paths = remote_data
+    storage = {"endpoint_url": endpoint}
+    impute(paths, str(tmp_path / "local_out"), chunk_rows=256, **OPTIONS)
+    report = impute([f"s3://{prefix}/raw/"], f"s3://{prefix}/clean/", chunk_rows=256,
+                    state_path=f"s3://{prefix}/state/impute.json", storage_options=storage,
+                    **OPTIONS)
+    assert [f["file"] for f in report.files] == [f"day/part-{k}.parquet" for k in range(4)]
+    for k, path in enumerate(paths):
+        with fs.open(f"{prefix}/clean/day/part-{k}.parquet") as fh:
+            remote = pl.read_parquet(fh)
+        assert remote.equals(pl.read_parquet(tmp_path / "local_out" / os.path.basename(path)))
+    assert fs.exists(f"{prefix}/clean/_bigprep_manifest.json")
+    assert fs.exists(f"{prefix}/state/impute.json") and fs.exists(f"{prefix}/state/impute.json.npz")
+    assert not [k for k in fs.find(f"{prefix}/clean") if "bigprep-tmp" in k]
+
+
+def test_cli_with_storage_option_update_and_a_cluster(remote_data, tmp_path):
+    from distributed import LocalCluster
+
+    _, endpoint, prefix, _ = remote_data
+    runner = CliRunner()
+    base = ["--storage-option", f"endpoint_url={endpoint}", "-q"]
+    result = runner.invoke(main, ["impute", f"s3://{prefix}/raw/day/part-[01].parquet",
+                                  "--out", f"s3://{prefix}/c1/", "--strategy", "mean",
+                                  "--state", f"s3://{prefix}/s.json", *base])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["impute", f"s3://{prefix}/raw/day/part-[23].parquet",
+                                  "--out", f"s3://{prefix}/c2/", "--state", f"s3://{prefix}/s.json",
+                                  "--update", *base])
+    assert result.exit_code == 0, result.output
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        result = runner.invoke(main, ["profile", f"s3://{prefix}/raw/", "--json", "--scheduler",
+                                      cluster.scheduler_address, *base])
+    assert result.exit_code == 0, result.output
+    assert '"rows": 2000' in result.stdout
+    result = runner.invoke(main, ["impute", f"s3://{prefix}/nothing/*.parquet", "--out",
+                                  f"s3://{prefix}/c3/", *base])
+    assert result.exit_code == 1 and "matches no" in result.stderr
+
+
+def test_tfidf_on_s3_equals_local(remote_data, tmp_path):
+    fs, endpoint, prefix, paths = remote_data
+    storage = {"endpoint_url": endpoint}
+    local = tf.fit(paths, text_column="body", chunk_rows=256)
+    remote = tf.fit([f"s3://{prefix}/raw/"], text_column="body", chunk_rows=256,
+                    storage_options=storage)
+    remote.save(f"s3://{prefix}/tfidf.json", storage)
+    remote = tf.TfidfState.load(f"s3://{prefix}/tfidf.json", storage)
+    assert remote.docs.counts.sort("__bp_term").equals(local.docs.counts.sort("__bp_term"))
+    with Executor(workers=2) as executor:
+        tf.transform(remote, [f"s3://{prefix}/raw/"], f"s3://{prefix}/vec/", keywords=2,
+                     executor=executor, storage_options=storage)
+    tf.transform(local, paths, str(tmp_path / "vec"), keywords=2)
+    with fs.open(f"{prefix}/vec/day/part-2.parquet") as fh:
+        assert pl.read_parquet(fh).equals(read_output(tmp_path / "vec", paths[2:3]))
+
+
+def test_a_failed_upload_leaves_no_object(s3):
+    fs, endpoint = s3
+
+    def frames():
+        yield pl.DataFrame({"x": [1, 2]})
+        raise RuntimeError("worker lost")
+
+    with pytest.raises(RuntimeError):
+        write_partition("s3://bucket/atomic/a.parquet", frames(), pl.Schema({"x": pl.Int64}),
+                        options={"endpoint_url": endpoint})
+    assert not fs.exists("bucket/atomic/a.parquet")
