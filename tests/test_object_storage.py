@@ -130,3 +130,30 @@ def test_a_failed_upload_leaves_no_object(s3):
         write_partition("s3://bucket/atomic/a.parquet", frames(), pl.Schema({"x": pl.Int64}),
                         options={"endpoint_url": endpoint})
     assert not fs.exists("bucket/atomic/a.parquet")
+
+
+def test_train_predict_evaluate_from_s3_on_a_cluster_equal_local(remote_data, tmp_path):
+    from bigprep.models.train import TrainOptions, evaluate, predict, train
+
+    fs, endpoint, prefix, paths = remote_data
+    storage = {"endpoint_url": endpoint}
+    args = {"target": "s", "features": ["x", "t"], "categorical": ["g"],
+            "options": TrainOptions(epochs=2), "chunk_rows": 256}
+    clean = impute(paths, str(tmp_path / "clean"), columns={"x": "mean", "s": "mode"})
+    cleaned = [str(tmp_path / "clean" / os.path.basename(p)) for p in paths]
+    for k, path in enumerate(cleaned):
+        fs.put_file(path, f"{prefix}/cleaned/part-{k}.parquet")
+    train(cleaned, str(tmp_path / "m_local"), **args)
+    with Executor(workers=2) as executor:
+        train([f"s3://{prefix}/cleaned/"], str(tmp_path / "m_remote"), executor=executor,
+              storage_options=storage, **args)
+        remote_metrics = evaluate(str(tmp_path / "m_remote"), [f"s3://{prefix}/cleaned/"],
+                                  executor=executor, storage_options=storage)
+        predict(str(tmp_path / "m_remote"), [f"s3://{prefix}/cleaned/"],
+                f"s3://{prefix}/pred/", keep=["t"], proba=True, executor=executor,
+                storage_options=storage)
+    assert remote_metrics == evaluate(str(tmp_path / "m_local"), cleaned)
+    predict(str(tmp_path / "m_local"), cleaned, str(tmp_path / "pred"), keep=["t"], proba=True)
+    with fs.open(f"{prefix}/pred/part-3.parquet") as fh:
+        assert pl.read_parquet(fh).equals(pl.read_parquet(tmp_path / "pred" / "part-3.parquet"))
+    assert clean.files
