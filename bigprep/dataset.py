@@ -14,6 +14,7 @@ import os
 import posixpath
 import re
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import polars as pl
@@ -186,6 +187,11 @@ def _describe_drift(path: str, schema: pa.Schema, first: str, expected: pa.Schem
     return "its columns are in another order"
 
 
+def _footer(path: str, options: dict | None) -> tuple[pa.Schema, pq.FileMetaData]:
+    pf = _open(path, options)
+    return pf.schema_arrow.remove_metadata(), pf.metadata
+
+
 def open_dataset(inputs: Sequence[str], storage_options: dict | None = None) -> Dataset:
     """Read every footer (not the data): schema, row groups, null counts.
 
@@ -199,9 +205,10 @@ def open_dataset(inputs: Sequence[str], storage_options: dict | None = None) -> 
     null_counts: dict = {}
     bounds: dict = {}
     offset = 0
-    for path in files:
-        pf = _open(path, storage_options)
-        file_schema = pf.schema_arrow.remove_metadata()
+    # Footers are small reads with a round trip each: read many at once (object stores).
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        footers = list(pool.map(lambda path: _footer(path, storage_options), files))
+    for path, (file_schema, meta) in zip(files, footers):
         if schema is None:
             schema = file_schema
             null_counts = {name: 0 for name in schema.names}
@@ -213,7 +220,6 @@ def open_dataset(inputs: Sequence[str], storage_options: dict | None = None) -> 
                 f"schema drift: in {path} {reason} (as in the first partition {files[0]}). "
                 "All partitions must share one schema: cast or rewrite that file, "
                 "or run bigprep on the two groups separately.")
-        meta = pf.metadata
         sizes = tuple(meta.row_group(i).num_rows for i in range(meta.num_row_groups))
         for i in range(meta.num_row_groups):
             rg = meta.row_group(i)
