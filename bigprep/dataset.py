@@ -243,8 +243,9 @@ def open_dataset(inputs: Sequence[str], storage_options: dict | None = None) -> 
                                     storage=storage))
         offset += sum(sizes)
     for name, dtype in zip(schema.names, schema.types):
-        # Statistics count nulls, not NaN: a float column may still hold missing values.
-        if pa.types.is_floating(dtype):
+        # Statistics count nulls, not NaN: a float column may still hold missing values;
+        # nested columns have statistics per leaf only.
+        if pa.types.is_floating(dtype) or pa.types.is_nested(dtype):
             null_counts[name] = None
     bounds = {k: (min(v), max(v)) for k, v in bounds.items() if v}
     return Dataset(tuple(partitions), schema, root, null_counts, bounds)

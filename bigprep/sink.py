@@ -29,7 +29,7 @@ def check_out_dir(out: str, inputs: list[str], root: str) -> None:
     if is_remote(out) or any(is_remote(p) for p in inputs):
         absolute, sep = (lambda p: str(p).rstrip("/")), "/"
     else:
-        absolute, sep = (lambda p: os.path.abspath(local(p))), os.sep
+        absolute, sep = (lambda p: os.path.realpath(local(p))), os.sep  # through links
     out_abs = absolute(out)
     for path in inputs:
         if absolute(path).startswith(out_abs + sep):
@@ -38,6 +38,21 @@ def check_out_dir(out: str, inputs: list[str], root: str) -> None:
                 "overwrite the inputs or read outputs as inputs. Choose a new folder.")
     if out_abs == absolute(root):
         raise BigprepError(f"--out {out}: is the input folder itself. Choose a new folder.")
+
+
+def check_state_path(state: str, inputs: list[str]) -> None:
+    """Refuse a --state that is an input (it would be overwritten) or a folder."""
+    if is_remote(state):
+        same = [p for p in inputs if p.rstrip("/") in (state, state + ".npz")]
+    else:
+        if os.path.isdir(local(state)):
+            raise BigprepError(f"--state {state}: is a folder; give a file name such as "
+                               f"{os.path.join(state, 'state.json')}.")
+        real = {os.path.realpath(local(state)), os.path.realpath(local(state) + ".npz")}
+        same = [p for p in inputs if os.path.realpath(local(p)) in real]
+    if same:
+        raise BigprepError(f"--state {state}: is input file {same[0]}; saving the state "
+                           "there would overwrite it. Choose another file name.")
 
 
 def out_path(out: str, rel: str) -> str:

@@ -87,9 +87,12 @@ def apply_partition(job: tuple[Partition, ApplySpec, dict, str]) -> dict:
     """Fill one partition and write it atomically to ``final``."""
     try:
         return _apply_partition(*job)
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise BigprepError(f"{job[0].path}: cannot be imputed ({exc}). No partial output was "
-                           "left; fix or remove the file and run again.") from None
+    except BigprepError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - storage and engine errors of every kind
+        raise BigprepError(f"{job[0].path} -> {job[3]}: cannot be imputed "
+                           f"({type(exc).__name__}: {exc}). No partial output was left; fix "
+                           "the cause and run again.") from None
 
 
 def _apply_partition(partition: Partition, spec: ApplySpec, seeds: dict, final: str) -> dict:
@@ -105,7 +108,7 @@ def _apply_partition(partition: Partition, spec: ApplySpec, seeds: dict, final: 
         indicators, filled = fill_expressions(spec)
         query = (pl.scan_parquet(partition.path).with_columns(pl.col(floats).fill_nan(None))
                  .with_columns(indicators).with_columns(filled).select(spec.schema.names()))
-        sink_query(final, query, spec.compression, spec.chunk_rows)
+        sink_query(final, query, spec.compression, spec.chunk_rows, partition.options)
         return {"file": partition.rel, "rows": partition.rows, "left": dict.fromkeys(imputed, 0)}
 
     left = dict.fromkeys(imputed, 0)
@@ -113,7 +116,9 @@ def _apply_partition(partition: Partition, spec: ApplySpec, seeds: dict, final: 
 
     def filled_chunks():
         nonlocal rows
-        for offset, frame in iter_chunks(partition, None, spec.chunk_rows, nan_as_null=imputed):
+        keys = [c for c in (spec.group_by, spec.order_by) if c]  # as the fit pass saw them
+        for offset, frame in iter_chunks(partition, None, spec.chunk_rows,
+                                         nan_as_null=imputed + keys):
             out, chunk_left = transform_chunk(frame, spec, seeds.get(offset))
             for c, n in chunk_left.items():
                 left[c] += n

@@ -21,7 +21,7 @@ from ..executor import Executor
 from ..statefile import load_state, save_state
 from . import scan as scanning
 from .stats import MeanState, MedianState, ModeState
-from .strategies import ColumnPlan, Step
+from .strategies import ColumnPlan
 from .values import frame_from_bytes, frame_to_bytes, to_json_value
 
 STATE_FORMAT = "bigprep.impute/1"
@@ -100,17 +100,19 @@ class ImputeState:
     states: dict = field(default_factory=dict)  # (column, kind) -> state
     tail: pl.DataFrame | None = None
     updates: int = 0
+    seen: list = field(default_factory=list)  # [path, rows] of every partition fitted
     run_nulls: dict = field(default_factory=dict)  # nulls in this run's partitions only
 
     @property
     def scan_columns(self) -> list[str]:
         return [p.column for p in self.plans if p.scans]
 
-    def fill_value(self, column: str, kind: str):
-        """The learned statistic, or a clear error if the column had no values."""
+    def fill_value(self, column: str, kind: str, exact: bool = False):
+        """The learned statistic (a fraction for integers when ``exact``), or a clear
+        error if the column had no values."""
         state = self.states[(column, kind)]
         try:
-            return state.value()
+            return state.exact() if exact else state.value()
         except ValueError:
             if state.count == 0:
                 raise BigprepError(
@@ -137,7 +139,8 @@ class ImputeState:
         return {"format": STATE_FORMAT, "bigprep_version": __version__,
                 "saved": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "rows": self.rows, "partitions": self.partitions, "updates": self.updates,
-                "group_by": self.group_by, "order_by": self.order_by, "columns": columns}
+                "group_by": self.group_by, "order_by": self.order_by, "columns": columns,
+                "partitions_seen": self.seen}
 
     def save(self, path: str, options: dict | None = None) -> None:
         """Write ``path`` (JSON a person can read) and ``path.npz`` (large arrays)."""
@@ -149,6 +152,15 @@ class ImputeState:
         """Read a saved state and check it against the data's schema."""
         data, sidecar = load_state(path, STATE_FORMAT, "impute",
                                    "Run without --update to fit a new one.", options)
+        try:
+            return cls._from_saved(path, data, sidecar, schema)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BigprepError(f"--state {path}: the saved state is incomplete or was edited "
+                               f"({type(exc).__name__}: {exc}). Run without --update to fit "
+                               "a new one.") from None
+
+    @classmethod
+    def _from_saved(cls, path: str, data: dict, sidecar: dict, schema: dict) -> ImputeState:
         from .strategies import _plan, parse_chain
 
         plans, states = [], {}
@@ -170,7 +182,7 @@ class ImputeState:
         tail = frame_from_bytes(sidecar["__tail__"]) if "__tail__" in sidecar else None
         nulls = {c: e["nulls"] for c, e in data["columns"].items()}
         return cls(plans, data["group_by"], data["order_by"], data["rows"], data["partitions"],
-                   nulls, states, tail, data.get("updates", 0))
+                   nulls, states, tail, data.get("updates", 0), data.get("partitions_seen", []))
 
 
 def fit(dataset: Dataset, plans: list[ColumnPlan], executor: Executor, *,
@@ -190,12 +202,13 @@ def fit(dataset: Dataset, plans: list[ColumnPlan], executor: Executor, *,
             elif kind == "median" and plan.column in dataset.bounds:
                 low, high = dataset.bounds[plan.column]
                 templates[(plan.column, kind)] = MedianState.within(
-                    low, high, "f" if plan.dtype.is_float() else "i")
+                    low, high, "f" if plan.dtype.is_float() else
+                    "u" if plan.dtype.is_unsigned_integer() else "i")
             else:
                 templates[(plan.column, kind)] = STATE_CLASSES[kind]()
     scan_columns = [p.column for p in plans if p.scans]
     extra = [c for c in (group_by, order_by) if c and scan_columns]
-    read = list(dict.fromkeys(extra + [p.column for p in plans if p.stats or p.scans]))
+    read = list(dict.fromkeys(extra + [p.column for p in plans]))  # nulls of every column
     scan_kinds = [p.scans for p in plans if p.scans]
     spec = FitSpec(read, templates, scan_columns, scan_kinds, group_by, order_by, chunk_rows)
     parts = dataset.partitions
@@ -211,11 +224,21 @@ def fit(dataset: Dataset, plans: list[ColumnPlan], executor: Executor, *,
                 states[key] = old.merge(states[key])
         for column, count in prior.nulls.items():
             nulls[column] = nulls.get(column, 0) + count
+    seen = [[p.path, p.rows] for p in parts]
+    if prior is not None:
+        repeated = [path for path, rows in seen if [path, rows] in prior.seen]
+        if repeated:
+            raise BigprepError(
+                f"--update: {repeated[0]} ({len(repeated)} file(s) in all) was already merged "
+                "into this state; merging it again would count its rows twice. Give only new "
+                "partitions, or run without --update to re-fit.")
+        seen = prior.seen + seen
     state = ImputeState(plans, group_by, order_by, merged.rows + (prior.rows if prior else 0),
                         len(parts) + (prior.partitions if prior else 0), nulls, states,
-                        updates=(prior.updates + 1) if prior else 0, run_nulls=run_nulls)
+                        updates=(prior.updates + 1) if prior else 0, run_nulls=run_nulls,
+                        seen=seen)
     seeds = {}
-    if scan_columns:
+    if scan_columns and merged.summaries:
         offsets = [o for p in parts for o in chunk_offsets(p, chunk_rows)]
         if len(offsets) != len(merged.summaries):
             raise RuntimeError("chunk boundaries differ between the footer and the reader")
@@ -233,7 +256,7 @@ def fit(dataset: Dataset, plans: list[ColumnPlan], executor: Executor, *,
                 "data, or check the partition order (natural sort of the paths).") from None
         for (chunk,), frame in seeded.partition_by(scanning.CHUNK, as_dict=True).items():
             seeds[offsets[chunk]] = frame
-    elif prior is not None:
+    elif prior is not None:  # no rows now: the tail carries on unchanged
         state.tail = prior.tail
     for plan in plans:  # fail now, before anything is written
         for kind in plan.stats:
@@ -282,6 +305,3 @@ def _finish_medians(dataset: Dataset, states: dict, executor: Executor, chunk_ro
         pending = {k: states[k] for k in nxt}
     return states
 
-
-def describe_steps(steps: tuple[Step, ...]) -> str:
-    return ",".join(map(str, steps))

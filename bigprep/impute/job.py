@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import polars as pl
 
-from ..dataset import DEFAULT_CHUNK_ROWS, Dataset, open_dataset
+from ..dataset import DEFAULT_CHUNK_ROWS, Dataset, chunk_offsets, open_dataset
 from ..errors import BigprepError
 from ..executor import Executor
-from ..sink import check_out_dir, out_path, write_manifest
+from ..sink import check_out_dir, check_state_path, out_path, write_manifest
 from ..storage import exists
 from .apply import ApplySpec, apply_partition, output_schema
 from .fit import ImputeState, fit
@@ -39,12 +40,13 @@ def polars_schema(dataset: Dataset) -> dict:
 
 
 def typed_fill(value, plan: ColumnPlan):
-    """A statistic typed for its column: integers round half to even.
+    """A statistic typed for its column: integers round half to even, exactly.
 
-    >>> typed_fill(2.5, ColumnPlan("x", pl.Int64, (), "default"))
+    >>> from fractions import Fraction
+    >>> typed_fill(Fraction(5, 2), ColumnPlan("x", pl.Int64, (), "default"))
     2
     """
-    if plan.dtype.is_integer() and isinstance(value, float):
+    if plan.dtype.is_integer() and isinstance(value, (float, Fraction)):
         return round(value)
     return value
 
@@ -76,6 +78,8 @@ def impute(inputs, out: str | None, *, strategy: str | None = None,
                            "hold numbers, dates or timestamps.")
     if out is not None:
         check_out_dir(out, [p.path for p in dataset.partitions], dataset.root)
+    if state_path:
+        check_state_path(state_path, [p.path for p in dataset.partitions])
     prior = None
     if update:
         if not state_path or not exists(state_path, storage_options or {}):
@@ -94,14 +98,15 @@ def impute(inputs, out: str | None, *, strategy: str | None = None,
     else:
         exclude = tuple(c for c in (group_by, order_by) if c)
         plans, skipped = plan_columns(schema, dataset.null_counts, strategy=strategy,
-                                      columns=columns, exclude=exclude)
+                                      columns=columns, exclude=exclude,
+                                      include_clean=bool(state_path))
     state, seeds = fit(dataset, plans, executor, group_by=group_by, order_by=order_by,
                        chunk_rows=chunk_rows, prior=prior)
     # A column that --strategy or the default chose but that holds no null needs no work.
     # An all-null column has no statistic: sklearn drops it; we leave it as it is and say so.
     active = []
     for plan in plans:
-        if plan.source != "--column" and not state.nulls.get(plan.column, 1):
+        if plan.source != "--column" and not state.run_nulls.get(plan.column, 1):
             skipped[plan.column] = "no nulls"
         elif plan.source != "--column" and any(
                 not state.states[(plan.column, k)].count for k in plan.stats):
@@ -111,15 +116,14 @@ def impute(inputs, out: str | None, *, strategy: str | None = None,
             active.append(plan)
     files: list[dict] = []
     if out is not None:
-        fills = {(p.column, k): typed_fill(state.fill_value(p.column, k), p)
+        fills = {(p.column, k): typed_fill(state.fill_value(p.column, k, exact=True), p)
                  for p in active for k in p.stats}
         spec = ApplySpec(active, fills, group_by, order_by, add_indicator,
                          output_schema(pl.Schema(dataset.schema), active, add_indicator), chunk_rows,
                          compression, tuple(state.scan_columns))
         jobs = []
         for part in dataset.partitions:
-            mine = {o: s for o, s in seeds.items()
-                    if part.offset <= o < part.offset + max(part.rows, 1)}
+            mine = {o: seeds[o] for o in chunk_offsets(part, chunk_rows) if o in seeds}
             jobs.append((part, spec, mine, out_path(out, part.rel)))
         files = executor.map(apply_partition, jobs, label="impute")
         write_manifest(out, files, "bigprep impute", storage_options)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 import polars as pl
@@ -33,8 +34,8 @@ class MeanState:
         values = series.drop_nulls()
         if len(values):
             self.count += len(values)
-            self.total += values.sum() if values.dtype.is_float() else int(
-                values.cast(pl.Int128).sum())
+            self.total += float(values.cast(pl.Float64).sum()) if values.dtype.is_float() \
+                else int(values.cast(pl.Int128).sum())
 
     def merge(self, other: MeanState) -> MeanState:
         return MeanState(self.count + other.count, self.total + other.total)
@@ -44,6 +45,10 @@ class MeanState:
             raise ValueError("no values")
         return float(self.total / self.count) if isinstance(self.total, int) else (
             self.total / self.count)
+
+    def exact(self):
+        """The mean as a fraction for integer columns (no rounding on the way)."""
+        return Fraction(self.total, self.count) if isinstance(self.total, int) else self.value()
 
     def to_dict(self, sidecar: dict, key: str) -> dict:
         return {"count": self.count, "sum": self.total,
@@ -89,17 +94,25 @@ class ModeState:
     def count(self) -> int:
         return 0 if self.counts is None else int(self.counts["count"].sum())
 
+    def ranked(self) -> pl.DataFrame:
+        """Values by count, ties by value (categories by their text, as scikit-learn)."""
+        by = pl.col("value")
+        if isinstance(self.counts.schema["value"], (pl.Categorical, pl.Enum)):
+            by = by.cast(pl.String)
+        return self.counts.sort([pl.col("count"), by], descending=[True, False])
+
     def value(self):
         if not self.count:
             raise ValueError("no values")
-        top = self.counts.sort(["count", "value"], descending=[True, False]).row(0)
-        return top[0]
+        return self.ranked().row(0)[0]
+
+    exact = value
 
     def to_dict(self, sidecar: dict, key: str) -> dict:
         if not self.count:
             return {"count": 0, "value": None, "distinct": 0}
         sidecar[key] = frame_to_bytes(self.counts)
-        top = self.counts.sort(["count", "value"], descending=[True, False])
+        top = self.ranked()
         return {"count": self.count, "value": to_json_value(top["value"][0]),
                 "value_count": int(top["count"][0]), "distinct": top.height,
                 "top": [[to_json_value(v), int(c)] for v, c in top.head(10).iter_rows()]}
@@ -125,6 +138,7 @@ FIRST_CAP = 1 << 16  # values kept in the first pass (small data needs one pass)
 COLLECT_CAP = 2_000_000  # values a later pass may collect
 WINDOW = 50_000  # ranks kept on each side of the median for exact updates
 _SIGN = np.uint64(1 << 63)
+_NUMPY = {"f": np.float64, "u": np.uint64, "i": np.int64}  # by numpy kind
 
 
 def order_keys(values: np.ndarray) -> np.ndarray:
@@ -215,8 +229,7 @@ class MedianState:
     def within(cls, low, high, kind: str) -> MedianState:
         """A first pass over [low, high] (from the files' statistics) instead of every
         number: its buckets are fine enough that one more pass usually finishes."""
-        ends = np.array([low, high], dtype=np.float64) + 0.0 if kind == "f" else np.array(
-            [low, high])
+        ends = np.array([low, high], dtype=_NUMPY[kind]) + (0.0 if kind == "f" else 0)
         keys = order_keys(ends)
         return cls(lo=int(keys[0]), hi=int(keys[1]), kind=kind)
 
@@ -315,7 +328,8 @@ class MedianState:
         before = int(cum[b_lo - 1]) if b_lo else self.below
         between = int(cum[b_hi]) - before
         if self.vmin is not None:  # no need to look where no value is
-            kmin, kmax = (int(k) for k in order_keys(np.array([self.vmin, self.vmax])))
+            ends = np.array([self.vmin, self.vmax], dtype=_NUMPY[self.kind])
+            kmin, kmax = (int(k) for k in order_keys(ends))
             lo, hi = max(lo, kmin), min(hi, kmax)
         if between <= COLLECT_CAP:
             return MedianState(lo=lo, hi=hi, with_hist=False, cap=between, kind=self.kind)
@@ -335,9 +349,24 @@ class MedianState:
         m_lo, m_hi = self.ranks()
         if not (self.below <= m_lo and m_hi < self.below + self.inside):
             raise ValueError("the median lies outside the kept values")
-        part = np.partition(self.values, [m_lo - self.below, m_hi - self.below])
-        a, b = part[m_lo - self.below].item(), part[m_hi - self.below].item()
+        a, b = self.middle()
         return (a + b) / 2 if a != b else float(a)
+
+    def middle(self) -> tuple:
+        """The two middle values (the same one twice for an odd count)."""
+        m_lo, m_hi = self.ranks()
+        if self.values is None or not (self.below <= m_lo and m_hi < self.below + self.inside):
+            raise ValueError("the median lies outside the kept values")
+        part = np.partition(self.values, [m_lo - self.below, m_hi - self.below])
+        return part[m_lo - self.below].item(), part[m_hi - self.below].item()
+
+    def exact(self):
+        """The median as a fraction for integer columns (no rounding on the way)."""
+        try:
+            a, b = self.middle()
+        except ValueError:
+            return self.value()
+        return Fraction(a + b, 2) if isinstance(a, int) else self.value()
 
     # -- the saved window ----------------------------------------------------------
     def trimmed(self) -> MedianState:

@@ -80,13 +80,16 @@ class ColumnPlan:
 
 
 def plan_columns(schema: dict, null_counts: dict, *, strategy: str | None,
-                 columns: dict[str, str], exclude: tuple = ()) -> tuple[list[ColumnPlan], dict]:
+                 columns: dict[str, str], exclude: tuple = (),
+                 include_clean: bool = False) -> tuple[list[ColumnPlan], dict]:
     """Decide the chain of every column; returns (plans, columns left alone with why).
 
     ``schema`` maps names to polars dtypes; ``null_counts`` is from the footers
     (None when unknown). ``--column`` wins; with ``--column`` alone only those
     columns are imputed; ``--strategy`` serves every column with nulls it can;
-    with neither, mean for numeric columns and mode for the others.
+    with neither, mean for numeric columns and mode for the others. With
+    ``include_clean`` (a state that later updates will use), columns without nulls
+    are planned too, so a later batch that has nulls there finds its statistic.
     """
     plans, skipped = [], {}
     for name, text in columns.items():
@@ -106,7 +109,7 @@ def plan_columns(schema: dict, null_counts: dict, *, strategy: str | None,
     for name, dtype in schema.items():
         if name in columns or name in exclude:
             continue
-        if null_counts.get(name, None) == 0:
+        if null_counts.get(name, None) == 0 and not include_clean:
             skipped[name] = "no nulls"
             continue
         if default is None:

@@ -18,10 +18,6 @@ def is_numeric(dtype: pl.DataType) -> bool:
     return dtype in NUMERIC
 
 
-def is_integer(dtype: pl.DataType) -> bool:
-    return dtype.is_integer()
-
-
 def to_json_value(value):
     """A Python value as JSON can hold it (dates and times as ISO text).
 

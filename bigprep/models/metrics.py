@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..impute.stats import order_keys
+from .features import Moments
 
 AUC_BITS = 20
 
@@ -88,9 +89,7 @@ class RegressionMetrics:
     n: int = 0
     sse: float = 0.0
     sae: float = 0.0
-    sum_y: float = 0.0
-    sum_y2: float = 0.0
-    extra: dict = field(default_factory=dict)
+    target: Moments = field(default_factory=Moments)  # the spread of y, merged exactly
 
     def update(self, y_true, y_pred, proba=None, score=None) -> None:
         y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
@@ -98,17 +97,16 @@ class RegressionMetrics:
         self.n += len(y_true)
         self.sse += float((err ** 2).sum())
         self.sae += float(np.abs(err).sum())
-        self.sum_y += float(y_true.sum())
-        self.sum_y2 += float((y_true ** 2).sum())
+        self.target.update(y_true)
 
     def merge(self, other: RegressionMetrics) -> RegressionMetrics:
         return RegressionMetrics(self.n + other.n, self.sse + other.sse, self.sae + other.sae,
-                                 self.sum_y + other.sum_y, self.sum_y2 + other.sum_y2)
+                                 self.target.merge(other.target))
 
     def result(self) -> dict:
         if not self.n:
             return {"rows": 0}
-        total = self.sum_y2 - self.sum_y ** 2 / self.n
+        total = self.target.m2
         return {"rows": self.n, "rmse": (self.sse / self.n) ** 0.5, "mae": self.sae / self.n,
                 "r2": 1 - self.sse / total if total > 0 else None}
 

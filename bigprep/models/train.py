@@ -32,6 +32,7 @@ from ..sink import (
     write_manifest,
     write_partition,
 )
+from ..storage import is_remote
 from .features import (
     FeatureSpec,
     chunk_list,
@@ -168,6 +169,9 @@ def train(inputs, out_dir: str, *, target: str | None, options: TrainOptions,
           chunk_rows: int = DEFAULT_CHUNK_ROWS, executor: Executor | None = None,
           log=None, storage_options: dict | None = None) -> dict:
     """Train out of core; saves ``out_dir`` after every epoch. Returns the history."""
+    if is_remote(out_dir):
+        raise BigprepError(f"--out {out_dir}: model folders are local; train to a local "
+                           "folder and copy it (inputs may be URLs).")
     dataset = open_dataset(inputs, storage_options)
     schema = dict(pl.Schema(dataset.schema))
     if init_model:  # continue training a saved model on new partitions
@@ -307,9 +311,12 @@ def _predict(model, spec: FeatureSpec, X):
     if spec.task == "classification":
         if hasattr(est, "predict_proba") and getattr(est, "loss", "log_loss") != "hinge":
             proba = est.predict_proba(Z)
-        if len(spec.classes) == 2:
-            score = est.decision_function(Z) if hasattr(est, "decision_function") else \
-                proba[:, 1] if proba is not None else None
+        if len(spec.classes) == 2:  # a score that keeps its resolution near 0 and 1
+            if hasattr(est, "decision_function"):
+                score = est.decision_function(Z)
+            else:
+                log_proba = est.predict_log_proba(Z)
+                score = log_proba[:, 1] - log_proba[:, 0]
     elif spec.task == "regression":
         pred = pred * spec.y_std + spec.y_mean
     else:

@@ -12,6 +12,7 @@ stable: a fresh fit numbers the kept terms alphabetically (as scikit-learn's
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -55,6 +56,11 @@ class TfidfParams:
         return cls(**{**data, "text": TextOptions.from_dict(data["text"])})
 
     def check(self) -> None:
+        try:
+            re.compile(self.text.token_pattern)
+        except re.error as exc:
+            raise BigprepError(f"--token-pattern {self.text.token_pattern!r}: not a regular "
+                               f"expression ({exc}).") from None
         if self.norm not in ("l1", "l2", None):
             raise BigprepError(f"--norm {self.norm}: use l2, l1 or none.")
         if self.hash_features is not None and (self.min_df != 1 or self.max_df != 1.0
@@ -120,6 +126,7 @@ class TfidfState:
     vocabulary: pl.DataFrame | None = None  # TERM, ID: every id ever given
     partitions: int = 0
     updates: int = 0
+    seen: list = field(default_factory=list)  # [path, rows] of every partition counted
 
     # -- which terms, which ids, which idf -------------------------------------------
     def kept(self) -> pl.DataFrame:
@@ -164,7 +171,9 @@ class TfidfState:
     def n_features(self) -> int:
         if self.params.hash_features:
             return self.params.hash_features
-        return 0 if self.vocabulary is None else int(self.vocabulary[ID].max() or -1) + 1
+        if self.vocabulary is None or self.vocabulary.height == 0:
+            return 0
+        return int(self.vocabulary[ID].max()) + 1
 
     def weights_table(self) -> pl.DataFrame:
         """Per emitted term: TERM (absent when hashing), ID and IDF."""
@@ -197,17 +206,26 @@ class TfidfState:
             "text_column": self.text_column, "params": self.params.to_dict(),
             "documents": self.docs.n_docs, "partitions": self.partitions, "updates": self.updates,
             "terms_seen": 0 if self.docs.counts is None else self.docs.counts.height,
-            "vocabulary_size": self.n_features, "most_common": top}, sidecar, options)
+            "vocabulary_size": self.n_features, "most_common": top,
+            "partitions_seen": self.seen}, sidecar, options)
 
     @classmethod
     def load(cls, path: str, options: dict | None = None) -> TfidfState:
         data, sidecar = load_state(path, STATE_FORMAT, "TF-IDF",
                                    "Fit it again with `bigprep tfidf fit`.", options)
+        try:
+            return cls._from_saved(data, sidecar)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BigprepError(f"--state {path}: the saved state is incomplete or was edited "
+                               f"({type(exc).__name__}: {exc}). Fit it again.") from None
+
+    @classmethod
+    def _from_saved(cls, data: dict, sidecar: dict) -> TfidfState:
         counts = frame_from_bytes(sidecar["counts"]) if "counts" in sidecar else None
         vocabulary = frame_from_bytes(sidecar["vocabulary"]) if "vocabulary" in sidecar else None
         return cls(TfidfParams.from_dict(data["params"]), data["text_column"],
                    DocFreqState(data["documents"], counts), vocabulary, data["partitions"],
-                   data["updates"])
+                   data["updates"], data.get("partitions_seen", []))
 
 
 # --- the passes ----------------------------------------------------------------------
@@ -254,7 +272,8 @@ def fit(inputs, *, text_column: str, params: TfidfParams = TfidfParams(),
     dataset = open_dataset(inputs, storage_options)
     _check_text(dataset, text_column)
     docs = _count(dataset, params, text_column, chunk_rows, executor or Executor())
-    state = TfidfState(params, text_column, docs, partitions=len(dataset.partitions))
+    state = TfidfState(params, text_column, docs, partitions=len(dataset.partitions),
+                       seen=[[p.path, p.rows] for p in dataset.partitions])
     state.assign_ids()
     return state
 
@@ -265,10 +284,16 @@ def update(state: TfidfState, inputs, *, refit: bool = False,
     """Merge the counts of new partitions; old partitions are not read again."""
     dataset = open_dataset(inputs, storage_options)
     _check_text(dataset, state.text_column)
+    seen = [[p.path, p.rows] for p in dataset.partitions]
+    repeated = [path for path, rows in seen if [path, rows] in state.seen]
+    if repeated:
+        raise BigprepError(f"update: {repeated[0]} ({len(repeated)} file(s) in all) was "
+                           "already counted in this state; counting it again would count its "
+                           "documents twice. Give only new partitions.")
     new = _count(dataset, state.params, state.text_column, chunk_rows, executor or Executor())
     merged = TfidfState(state.params, state.text_column, state.docs.merge(new),
                         state.vocabulary, state.partitions + len(dataset.partitions),
-                        state.updates + 1)
+                        state.updates + 1, state.seen + seen)
     merged.assign_ids(refit=refit)
     return merged
 
