@@ -298,31 +298,56 @@ def update(state: TfidfState, inputs, *, refit: bool = False,
     return merged
 
 
-def vectorize(frame: pl.DataFrame, state: TfidfState, table: pl.DataFrame, column: str,
+@dataclass
+class Lookup:
+    """What vectors need, built once per task: term ids, idf and names by id."""
+
+    ids: pl.DataFrame | None  # TERM -> ID of the emitted terms (None when hashing)
+    idf: np.ndarray  # by id; 0 where an id is not emitted
+    names: pl.Series | None  # term by id, for keywords (None when hashing)
+
+    @classmethod
+    def of(cls, state: TfidfState, table: pl.DataFrame) -> Lookup:
+        idf = np.zeros(max(state.n_features, 1))
+        idf[table[ID].to_numpy()] = table[IDF].to_numpy()
+        if state.params.hash_features:
+            return cls(None, idf, None)
+        names = np.full(len(idf), "", dtype=object)
+        names[table[ID].to_numpy()] = table[TERM].to_numpy()
+        return cls(table.select(TERM, ID), idf, pl.Series(TERM, names, dtype=pl.String))
+
+
+_SHIFT = 1 << 32  # (document, term id) packed in one int64 key: sorted by document, then id
+
+
+def vectorize(frame: pl.DataFrame, state: TfidfState, lookup: Lookup, column: str,
               keywords: int = 0) -> pl.DataFrame:
     """TF-IDF vectors of one chunk: sorted term ids and weights (and top terms)."""
     p = state.params
     occ = _occurrences(frame, p, column)
-    on = TERM if not p.hash_features else ID
-    counted = occ.group_by(DOC, on).agg(pl.len().alias(TF))
-    if p.hash_features:
-        names = occ.unique([DOC, TERM]).select(DOC, TERM, ID)
-    weighted = counted.join(table.select(on, *([ID] if on != ID else []), IDF), on=on)
+    if lookup.ids is not None:
+        occ = occ.join(lookup.ids, on=TERM)  # only emitted terms, with their ids
+    # term counts per (document, id): sorting one int64 key and run lengths beat a group-by
+    runs = occ.select((pl.col(DOC) * _SHIFT + pl.col(ID)).sort().rle().alias("r")).unnest("r")
+    counted = runs.select((pl.col("value") // _SHIFT).alias(DOC),
+                          (pl.col("value") % _SHIFT).alias(ID), pl.col("len").alias(TF))
     tf = pl.col(TF).cast(pl.Float64)
     if p.sublinear_tf:
         tf = tf.log() + 1.0
-    weighted = weighted.with_columns((tf * pl.col(IDF)).alias(W))
+    idf = pl.Series(IDF, lookup.idf[counted[ID].to_numpy()])
+    weighted = counted.with_columns((tf * idf).alias(W))
     if p.norm == "l2":
         weighted = weighted.with_columns(pl.col(W) / (pl.col(W) ** 2).sum().sqrt().over(DOC))
     elif p.norm == "l1":
         weighted = weighted.with_columns(pl.col(W) / pl.col(W).abs().sum().over(DOC))
-    vectors = (weighted.sort(DOC, ID).group_by(DOC, maintain_order=True)
-               .agg(pl.col(ID).alias(INDICES), pl.col(W).alias(WEIGHTS)))
+    vectors = weighted.group_by(DOC, maintain_order=True).agg(
+        pl.col(ID).alias(INDICES), pl.col(W).alias(WEIGHTS))
     if keywords:
-        if p.hash_features:
-            ranked = names.join(weighted.select(DOC, ID, W), on=[DOC, ID])
+        if lookup.names is None:  # hashing: the chunk's own terms name the columns
+            ranked = (occ.unique([DOC, TERM]).select(DOC, TERM, ID)
+                      .join(weighted.select(DOC, ID, W), on=[DOC, ID]))
         else:
-            ranked = weighted
+            ranked = weighted.with_columns(lookup.names.gather(weighted[ID]).alias(TERM))
         top = (ranked.sort([DOC, W, TERM], descending=[False, True, False])
                .group_by(DOC, maintain_order=True).head(keywords)
                .group_by(DOC, maintain_order=True).agg(pl.col(TERM).alias(KEYWORDS)))
@@ -337,13 +362,14 @@ def vectorize(frame: pl.DataFrame, state: TfidfState, table: pl.DataFrame, colum
 def transform_partition(job) -> dict:
     partition, state, table, keep, keywords, vectors, chunk_rows, final, schema = job
     column = state.text_column
+    lookup = Lookup.of(state, table)
     rows = 0
 
     def chunks():
         nonlocal rows
         for _, frame in iter_chunks(partition, list(dict.fromkeys([*keep, column])), chunk_rows,
                                     nan_as_null=()):
-            made = vectorize(frame, state, table, column, keywords)
+            made = vectorize(frame, state, lookup, column, keywords)
             if not vectors:
                 made = made.drop(INDICES, WEIGHTS)
             rows += frame.height
