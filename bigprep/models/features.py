@@ -105,26 +105,31 @@ class FeatureSpec:
         return cls(**data)
 
     def matrix(self, frame: pl.DataFrame, where: str) -> np.ndarray:
-        """Features of one chunk as a float64 matrix (rows x names)."""
+        """Features of one chunk as a float64 matrix (rows x names), built in place."""
         missing = [c for c in self.numeric + self.categorical if c not in frame.columns]
         if missing:
             raise BigprepError(f"{where}: feature column(s) {', '.join(map(repr, missing))} "
                                "missing; the model was trained with them.")
-        parts = []
+        width = len(self.numeric) + sum(len(self.levels[c]) for c in self.categorical)
+        X = np.zeros((frame.height, width))
         if self.numeric:
-            nums = frame.select(pl.col(self.numeric).cast(pl.Float64).fill_nan(None)).to_numpy()
             means = np.asarray(self.means)
-            nums = np.where(np.isnan(nums), means, nums)
-            if self.scale:
-                nums = (nums - means) / np.where(np.asarray(self.stds) > 0, self.stds, 1.0)
-            parts.append(nums)
+            scales = np.where(np.asarray(self.stds) > 0, self.stds, 1.0) if self.scale else 1.0
+            shift = means if self.scale else 0.0
+            # nulls become the mean, then everything is standardised: one expression each
+            X[:, :len(self.numeric)] = frame.select(
+                ((pl.col(c).cast(pl.Float64).fill_nan(None).fill_null(m) - s) / d)
+                for c, m, s, d in zip(self.numeric, means, np.broadcast_to(shift, means.shape),
+                                      np.broadcast_to(scales, means.shape))).to_numpy()
+        start, rows = len(self.numeric), np.arange(frame.height)
         for c in self.categorical:
             levels = self.levels[c]
             codes = (frame[c].cast(pl.String).fill_null("null")
                      .replace_strict(levels[:-1], list(range(len(levels) - 1)),
                                      default=len(levels) - 1, return_dtype=pl.Int64).to_numpy())
-            parts.append(np.eye(len(levels))[codes])
-        return np.hstack(parts) if parts else np.zeros((frame.height, 0))
+            X[rows, start + codes] = 1.0  # one-hot
+            start += len(levels)
+        return X
 
     def labels(self, frame: pl.DataFrame, where: str) -> np.ndarray:
         y = frame[self.target]

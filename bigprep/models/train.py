@@ -150,18 +150,29 @@ def _loss(model, spec: FeatureSpec, X, y) -> float:
     return float(1.0 - (est.predict(Z) == y).mean())  # error rate for hinge / perceptron
 
 
-def _load_xy(item, spec: FeatureSpec, share: float, seed: int):
+def _load_xy(item, spec: FeatureSpec, share: float, seed: int, shuffle_seed, with_val: bool):
+    """One chunk's training rows, already shuffled, as (X, y); and its validation rows.
+
+    Rows are shuffled and the validation rows dropped on the frame, before the
+    matrix is built, so the (wide) matrix is made once and never copied.
+    """
     partition, start, length = item
     columns = spec.numeric + spec.categorical + ([spec.target] if spec.target else [])
     frame = read_chunk(item, list(dict.fromkeys(columns)))
     where = f"{partition.path}, rows {start}-{start + length - 1}"
-    X = spec.matrix(frame, where)
-    if spec.task == "classification" and not spec.scale and (X < 0).any():
-        raise BigprepError(f"{where}: naive Bayes needs non-negative features. Use "
-                           "--model bernoulli-nb or logistic, or shift the columns.")
-    y = spec.labels(frame, where) if spec.target else None
     positions = np.arange(partition.offset + start, partition.offset + start + length)
-    return X, y, validation_mask(positions, share, seed)
+    val = validation_mask(positions, share, seed)
+    train_rows = np.flatnonzero(~val)
+    train_rows = train_rows[np.random.default_rng(shuffle_seed).permutation(len(train_rows))]
+    parts = [frame[train_rows]] + ([frame.filter(pl.Series(val))] if with_val else [])
+    out = []
+    for part in parts:
+        X = spec.matrix(part, where)
+        if spec.task == "classification" and not spec.scale and (X < 0).any():
+            raise BigprepError(f"{where}: naive Bayes needs non-negative features. Use "
+                               "--model bernoulli-nb or logistic, or shift the columns.")
+        out += [X, spec.labels(part, where) if spec.target else None]
+    return out if with_val else out + [None, None]
 
 
 def train(inputs, out_dir: str, *, target: str | None, options: TrainOptions,
@@ -204,26 +215,29 @@ def train(inputs, out_dir: str, *, target: str | None, options: TrainOptions,
         rng = np.random.default_rng([seed, len(history)])
         order = rng.permutation(len(chunks))
         with ThreadPoolExecutor(1) as reader:  # the next chunk is read while this one trains
-            pending = reader.submit(_load_xy, chunks[order[0]], spec, share, seed) \
-                if len(order) else None
+            def load(chunk: int, want_val: bool, epoch_seed: int = len(history)):
+                return reader.submit(_load_xy, chunks[chunk], spec, share, seed,
+                                     [seed, epoch_seed, chunk], want_val)
+
+            first_epoch = epoch == 0
+            pending = load(int(order[0]), first_epoch) if len(order) else None
             for k in range(len(order)):
-                X, y, val = pending.result()
+                X, y, X_val, y_val = pending.result()
                 if k + 1 < len(order):
-                    pending = reader.submit(_load_xy, chunks[order[k + 1]], spec, share, seed)
-                if epoch == 0 and val.any() and kept < options.max_validation_rows:
-                    val_X.append(X[val])
-                    val_y.append(y[val] if y is not None else None)
-                    kept += int(val.sum())
-                train_rows = np.flatnonzero(~val)
-                if not len(train_rows):
+                    pending = load(int(order[k + 1]),
+                                   first_epoch and kept < options.max_validation_rows)
+                if X_val is not None and len(X_val) and kept < options.max_validation_rows:
+                    val_X.append(X_val)
+                    val_y.append(y_val)
+                    kept += len(X_val)
+                if not len(X):
                     continue
-                train_rows = train_rows[rng.permutation(len(train_rows))]
-                Xt = _features(model, X[train_rows])
+                Xt = _features(model, X)
                 est = _final(model)
                 if spec.task == "classification":
-                    est.partial_fit(Xt, y[train_rows], classes=classes)
+                    est.partial_fit(Xt, y, classes=classes)
                 elif spec.task == "regression":
-                    est.partial_fit(Xt, y[train_rows])
+                    est.partial_fit(Xt, y)
                 else:
                     est.partial_fit(Xt)
         if val_X:
