@@ -133,6 +133,19 @@ def _json_default(value):
     raise TypeError(f"cannot store {type(value).__name__} in JSON")
 
 
+def write_each(partitions, out: str, task, job_for, *, executor, label: str, command: str,
+               options: dict | None = None) -> list[dict]:
+    """The apply map: one output file per input, at its relative path below ``out``.
+
+    ``job_for(partition, final_path)`` makes each task's argument; ``task`` writes
+    the file (atomically) and returns what it did; then the manifest is written.
+    """
+    jobs = [job_for(p, out_path(out, p.rel)) for p in partitions]
+    files = executor.map(task, jobs, label=label)
+    write_manifest(out, files, command, options)
+    return files
+
+
 def write_manifest(out: str, written: list[dict], command: str,
                    options: dict | None = None) -> None:
     """Record what a run wrote, so a person or a scheduler can check it.

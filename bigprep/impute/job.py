@@ -10,7 +10,7 @@ import polars as pl
 from ..dataset import DEFAULT_CHUNK_ROWS, Dataset, chunk_offsets, open_dataset
 from ..errors import BigprepError
 from ..executor import Executor
-from ..sink import check_out_dir, check_state_path, out_path, write_manifest
+from ..sink import check_out_dir, check_state_path, write_each
 from ..storage import exists
 from .apply import ApplySpec, apply_partition, output_schema
 from .fit import ImputeState, fit
@@ -121,12 +121,13 @@ def impute(inputs, out: str | None, *, strategy: str | None = None,
         spec = ApplySpec(active, fills, group_by, order_by, add_indicator,
                          output_schema(pl.Schema(dataset.schema), active, add_indicator), chunk_rows,
                          compression, tuple(state.scan_columns))
-        jobs = []
-        for part in dataset.partitions:
-            mine = {o: seeds[o] for o in chunk_offsets(part, chunk_rows) if o in seeds}
-            jobs.append((part, spec, mine, out_path(out, part.rel)))
-        files = executor.map(apply_partition, jobs, label="impute")
-        write_manifest(out, files, "bigprep impute", storage_options)
+        def job_for(part, final):  # each task gets the seeds of its own chunks only
+            return part, spec, {o: seeds[o] for o in chunk_offsets(part, chunk_rows)
+                                if o in seeds}, final
+
+        files = write_each(dataset.partitions, out, apply_partition, job_for,
+                           executor=executor, label="impute", command="bigprep impute",
+                           options=storage_options)
     if state_path:
         state.save(state_path, storage_options)
     defaulted = not strategy and not columns and not update

@@ -27,9 +27,8 @@ from ..executor import Executor
 from ..sink import (
     atomic_path,
     check_out_dir,
-    out_path,
+    write_each,
     write_json_atomic,
-    write_manifest,
     write_partition,
 )
 from ..storage import is_remote
@@ -381,11 +380,11 @@ def predict(model_dir: str, inputs, out: str, *, keep: list[str] = (), proba: bo
         dataset.require(name, "the model's features" if name not in keep else "--keep")
     check_out_dir(out, [p.path for p in dataset.partitions], dataset.root)
     source = pl.Schema(dataset.schema)
-    jobs = [(p, model, spec, list(keep), proba, chunk_rows, out_path(out, p.rel), source)
-            for p in dataset.partitions]
-    files = (executor or Executor()).map(predict_partition, jobs, label="predict")
-    write_manifest(out, files, "bigprep predict", storage_options)
-    return files
+    return write_each(dataset.partitions, out, predict_partition,
+                      lambda p, final: (p, model, spec, list(keep), proba, chunk_rows, final,
+                                        source),
+                      executor=executor or Executor(), label="predict",
+                      command="bigprep predict", options=storage_options)
 
 
 def _new_metrics(spec: FeatureSpec):

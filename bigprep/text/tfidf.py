@@ -23,7 +23,7 @@ from ..dataset import DEFAULT_CHUNK_ROWS, Dataset, Partition, iter_chunks, open_
 from ..errors import BigprepError
 from ..executor import Executor
 from ..impute.values import frame_from_bytes, frame_to_bytes
-from ..sink import check_out_dir, out_path, write_manifest, write_partition
+from ..sink import check_out_dir, write_each, write_partition
 from ..statefile import load_state, save_state
 from .analyze import DOC, TERM, TextOptions, terms
 
@@ -400,11 +400,11 @@ def transform(state: TfidfState, inputs, out: str, *, keep: list[str] = (), keyw
     check_out_dir(out, [p.path for p in dataset.partitions], dataset.root)
     table = state.weights_table()
     schema = output_schema(pl.Schema(dataset.schema), keep, keywords, vectors)
-    jobs = [(p, state, table, list(keep), keywords, vectors, chunk_rows,
-             out_path(out, p.rel), schema) for p in dataset.partitions]
-    files = (executor or Executor()).map(transform_partition, jobs, label="tf-idf")
-    write_manifest(out, files, "bigprep tfidf", storage_options)
-    return files
+    return write_each(dataset.partitions, out, transform_partition,
+                      lambda p, final: (p, state, table, list(keep), keywords, vectors,
+                                        chunk_rows, final, schema),
+                      executor=executor or Executor(), label="tf-idf", command="bigprep tfidf",
+                      options=storage_options)
 
 
 def to_csr(frame: pl.DataFrame, n_features: int):
