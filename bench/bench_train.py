@@ -337,7 +337,8 @@ def run_bigprep(tool, files, rows, test, work, args):
     else:
         if losses and len(losses) < args.epochs:
             best = min(range(len(losses)), key=losses.__getitem__) + 1
-            notes.append(f"early stop after {len(losses)} epochs (saved model: epoch {best})")
+            notes.append(f"early stop after {len(losses)} epochs (best validation loss: "
+                         f"epoch {best})")
         auc, seconds, error = bigprep_evaluate(model_dir, test, args.timeout)
         result.update(roc_auc=auc, evaluate_seconds=seconds)
         notes.append(error or f"evaluate {seconds:.1f} s")
