@@ -56,6 +56,7 @@ def test_float_group_keys_with_nan_match_pandas_dropna_false(tmp_path):
                           "x": [5.0, 1.0, None, None, None]})
     out = run(tmp_path, frame, [2, 3], columns={"x": "ffill"}, group_by="g")
     assert out["x"].to_list() == [5.0, 1.0, 5.0, 1.0, 5.0]
+    assert out["g"].is_nan().to_list() == frame["g"].is_nan().to_list()  # keys untouched
 
 
 def test_mode_ties_on_categories_go_to_the_smallest_text(tmp_path):

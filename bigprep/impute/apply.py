@@ -116,9 +116,7 @@ def _apply_partition(partition: Partition, spec: ApplySpec, seeds: dict, final: 
 
     def filled_chunks():
         nonlocal rows
-        keys = [c for c in (spec.group_by, spec.order_by) if c]  # as the fit pass saw them
-        for offset, frame in iter_chunks(partition, None, spec.chunk_rows,
-                                         nan_as_null=imputed + keys):
+        for offset, frame in iter_chunks(partition, None, spec.chunk_rows, nan_as_null=imputed):
             out, chunk_left = transform_chunk(frame, spec, seeds.get(offset))
             for c, n in chunk_left.items():
                 left[c] += n

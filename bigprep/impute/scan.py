@@ -31,12 +31,19 @@ def order_values(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return expr.cast(pl.Float64)
 
 
+def _nan_as_null(frame: pl.DataFrame, column: str) -> pl.Expr:
+    expr = pl.col(column)
+    return expr.fill_nan(None) if frame.schema[column].is_float() else expr
+
+
 def prepare(frame: pl.DataFrame, group: str | None, order: str | None) -> pl.DataFrame:
     """Add the group key and the chunk-local x to a chunk."""
-    key = pl.col(group) if group else pl.lit(0, dtype=pl.Int8)
+    # a NaN key or order value counts as null, in the fit pass and here alike; the
+    # columns themselves are written back untouched
+    key = _nan_as_null(frame, group) if group else pl.lit(0, dtype=pl.Int8)
     frame = frame.with_columns(key.alias(GROUP), pl.int_range(pl.len()).alias(ROW))
     if order:
-        x = order_values(pl.col(order), frame.schema[order])
+        x = order_values(_nan_as_null(frame, order), frame.schema[order])
     else:
         x = pl.int_range(pl.len()).over(GROUP).cast(pl.Float64)
     return frame.with_columns(x.alias(X))
