@@ -152,10 +152,10 @@ def print_impute_summary(report, out, state_path) -> None:
     for plan in report.applied:
         values = []
         for kind in plan.stats:
-            value = state.fill_value(plan.column, kind)
+            value, written = state.fill_value(plan.column, kind), report.fills[(plan.column, kind)]
             text = _fmt(value)
-            if plan.dtype.is_integer() and isinstance(value, float) and value != round(value):
-                text += f" -> {round(value)}"
+            if value != written:  # an integer column: the fill as rounded and written
+                text += f" -> {written}"
             values.append(f"{kind}={text}")
         if plan.constant is not None:
             values.append(f"constant={plan.constant}")

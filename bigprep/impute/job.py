@@ -27,6 +27,7 @@ class ImputeReport:
     defaulted: bool = False
     applied: list = field(default_factory=list)  # the plans that had work to do
     nulls: dict = field(default_factory=dict)  # nulls per column in this run's inputs
+    fills: dict = field(default_factory=dict)  # (column, kind) -> the value written
 
     def filled(self, column: str) -> int:
         return self.nulls.get(column, 0) - self.left(column)
@@ -115,9 +116,9 @@ def impute(inputs, out: str | None, *, strategy: str | None = None,
         else:
             active.append(plan)
     files: list[dict] = []
+    fills = {(p.column, k): typed_fill(state.fill_value(p.column, k, exact=True), p)
+             for p in active for k in p.stats}
     if out is not None:
-        fills = {(p.column, k): typed_fill(state.fill_value(p.column, k, exact=True), p)
-                 for p in active for k in p.stats}
         spec = ApplySpec(active, fills, group_by, order_by, add_indicator,
                          output_schema(pl.Schema(dataset.schema), active, add_indicator), chunk_rows,
                          compression, tuple(state.scan_columns))
@@ -131,4 +132,4 @@ def impute(inputs, out: str | None, *, strategy: str | None = None,
     if state_path:
         state.save(state_path, storage_options)
     defaulted = not strategy and not columns and not update
-    return ImputeReport(state, files, skipped, defaulted, active, state.run_nulls)
+    return ImputeReport(state, files, skipped, defaulted, active, state.run_nulls, fills)

@@ -212,9 +212,8 @@ def learn_spec(dataset: Dataset, executor, *, task: str, target: str | None,
             y_mean, y_std = stats.target.mean, stats.target.std or 1.0
     levels = {}
     for c in categorical:
-        table = stats.levels[c].counts
-        top = [] if table is None else table.sort(["count", "value"], descending=[True, False])[
-            "value"].head(MAX_LEVELS).to_list()
+        seen = stats.levels[c]
+        top = [] if seen.counts is None else seen.ranked()["value"].head(MAX_LEVELS).to_list()
         levels[c] = sorted(top) + [OTHER]
     return FeatureSpec(task, target, numeric, categorical,
                        [stats.numeric[c].mean for c in numeric],
