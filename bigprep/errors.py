@@ -1,9 +1,39 @@
 """One exception type for every problem a user can fix.
 
-The CLI prints ``str(error)`` and exits non-zero without a traceback, so every
-message names the file or column, what was expected, what was found, and the fix.
+Every message names the file, column or parameter, what was expected, what was
+found, and the fix. A parameter is written in backticks (`` `order_by` ``): the
+Python API shows its name (``order_by``), the CLI its flag (``--order-by``), so the
+library states each problem once and never speaks in flags.
+
+>>> err = BigprepError("`order_by` ts: the column is text; it must hold numbers.")
+>>> str(err)
+'order_by ts: the column is text; it must hold numbers.'
+>>> err.render({"order_by": "--order-by"})
+'--order-by ts: the column is text; it must hold numbers.'
 """
+
+from __future__ import annotations
+
+import re
+
+_PARAM = re.compile(r"`(\w+)`")
 
 
 class BigprepError(Exception):
     """A problem with the input or the options, explained for the user."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.raw = message
+
+    def __str__(self) -> str:
+        return self.render({})
+
+    def render(self, names) -> str:
+        """The message with each `param` spelled as ``names`` says: a mapping (names it
+        lacks stay as they are) or a function of the name."""
+        spell = names if callable(names) else lambda name: names.get(name, name)
+        return _PARAM.sub(lambda m: spell(m[1]), self.raw)
+
+    def __reduce__(self):  # keeps the raw text across processes (Dask workers)
+        return type(self), (self.raw,)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bigprep.executor import Executor
+from bigprep import Executor
 
 
 @pytest.fixture

@@ -30,3 +30,21 @@ def with_holes(rng, values, share=0.3):
     """A series with ``share`` of its values set to null."""
     series = pl.Series(values)
     return series.scatter(np.flatnonzero(rng.random(len(series)) < share), None)
+
+
+def impute(inputs, out, *, state_path=None, update=False, **params):
+    """The imputer as the tests call it: fit (or, with ``update``, merge into the saved
+    state), write ``out``, save ``state_path``; returns the run's report."""
+    from bigprep import Imputer
+
+    if update:
+        imp = Imputer.load(state_path, executor=params.pop("executor", None),
+                           storage_options=params.pop("storage_options", None))
+        imp.set_params(**params)
+        report = imp.partial_fit_transform(inputs, out=out, state=state_path)
+    else:
+        imp = Imputer(keep_clean=bool(state_path), **params)
+        report = imp.fit_transform(inputs, out=out, state=state_path)
+    if state_path:
+        imp.save(state_path)
+    return report

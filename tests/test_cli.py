@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from bigprep.cli import main
-from bigprep.sink import write_partition
+from bigprep.io.sink import write_partition
 from tests.helpers import read_output, write_partitions
 
 
@@ -144,7 +144,9 @@ def test_state_update_equals_fitting_everything(tmp_path, rng):
     assert invoke("impute", *allp, "--out", tmp_path / "o3", "--state", tmp_path / "all.json",
                   *opts).exit_code == 0
     saved, full = json.loads(state.read_text()), json.loads((tmp_path / "all.json").read_text())
-    assert saved["rows"] == full["rows"] == n and saved["updates"] == 1
+    assert saved["updates"] == 1
+    saved, full = saved["payload"], full["payload"]
+    assert saved["rows"] == full["rows"] == n
     assert saved["columns"]["x"]["mean"]["value"] == pytest.approx(full["columns"]["x"]["mean"]
                                                                    ["value"], rel=1e-12)
     assert saved["columns"]["m"]["median"]["value"] == full["columns"]["m"]["median"]["value"]

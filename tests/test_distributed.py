@@ -10,10 +10,9 @@ import pytest
 from click.testing import CliRunner
 from distributed import LocalCluster
 
+from bigprep import Executor
 from bigprep.cli import main
-from bigprep.executor import Executor
-from bigprep.impute.job import impute
-from tests.helpers import read_output, with_holes, write_partitions
+from tests.helpers import impute, read_output, with_holes, write_partitions
 
 
 @pytest.fixture(scope="module")
@@ -69,17 +68,19 @@ def test_errors_on_workers_reach_the_user_clearly(cluster, tmp_path):
 
 
 def test_tfidf_on_the_cluster_equals_local(cluster, tmp_path):
-    from bigprep.text import tfidf as tf
+    from bigprep import TfidfVectorizer
 
     docs = ["the quick brown fox", None, "lazy dogs and quick cats", "fox fox dog"] * 25
     paths = write_partitions(pl.DataFrame({"id": range(100), "body": docs}), tmp_path / "in",
                              [30, 30, 40])
-    local = tf.fit(paths, text_column="body", chunk_rows=16)
+    local = TfidfVectorizer(chunk_rows=16).fit(paths, text_column="body")
     with Executor(cluster.scheduler_address) as executor:
-        remote = tf.fit(paths, text_column="body", chunk_rows=16, executor=executor)
-        tf.transform(remote, paths, str(tmp_path / "r"), keywords=2, executor=executor)
-    tf.transform(local, paths, str(tmp_path / "l"), keywords=2)
-    assert remote.docs.counts.sort("__bp_term").equals(local.docs.counts.sort("__bp_term"))
+        remote = TfidfVectorizer(chunk_rows=16, executor=executor).fit(paths,
+                                                                        text_column="body")
+        remote.transform(paths, out=str(tmp_path / "r"), keywords=2)
+    local.transform(paths, out=str(tmp_path / "l"), keywords=2)
+    assert remote.state_.counts.counts.sort("__bp_term").equals(
+        local.state_.counts.counts.sort("__bp_term"))
     assert read_output(tmp_path / "r", paths).equals(read_output(tmp_path / "l", paths))
 
 
@@ -99,10 +100,9 @@ def test_workers_option_starts_a_local_cluster_with_the_same_output(data, tmp_pa
 def test_fitted_states_are_small_messages(tmp_path, rng, cluster):
     import pickle
 
-    from bigprep.dataset import open_dataset
-    from bigprep.impute.fit import fit
-    from bigprep.impute.job import polars_schema
-    from bigprep.impute.strategies import plan_columns
+    from bigprep.io.dataset import open_dataset
+    from bigprep.ops.base import fit
+    from bigprep.ops.impute.operation import Impute
 
     n = 300_000
     frame = pl.DataFrame({"g": rng.choice(["a", "b", "c"], n),
@@ -110,12 +110,12 @@ def test_fitted_states_are_small_messages(tmp_path, rng, cluster):
                           "s": with_holes(rng, rng.choice(["u", "v", "w"], n))})
     paths = write_partitions(frame, tmp_path / "in", [50_000] * 6)
     dataset = open_dataset(paths)
-    plans, _ = plan_columns(polars_schema(dataset), dataset.null_counts, strategy=None,
-                            columns={"x": "mean,interpolate", "s": "mode,ffill"})
+    op = Impute({"columns": {"x": "mean,interpolate", "s": "mode,ffill"}, "group_by": "g",
+                 "chunk_rows": 16_384})
     with Executor(cluster.scheduler_address) as executor:
-        state, seeds = fit(dataset, plans, executor, group_by="g", chunk_rows=16_384)
+        state = fit(op, dataset, executor, chunk_rows=16_384)
     data_bytes = sum(os.path.getsize(p) for p in paths)
-    message = len(pickle.dumps(state)) + len(pickle.dumps(seeds))
+    message = len(pickle.dumps(state)) + len(pickle.dumps(state.seeds))
     assert message < data_bytes / 20  # summaries per chunk and group, never rows
 
 

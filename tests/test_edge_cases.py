@@ -14,11 +14,11 @@ from click.testing import CliRunner
 from sklearn.impute import SimpleImputer
 from sklearn.metrics import r2_score, roc_auc_score
 
+from bigprep import TfidfVectorizer
 from bigprep.cli import main
-from bigprep.impute.job import impute
-from bigprep.models.metrics import ClassificationMetrics, RegressionMetrics
-from bigprep.text import tfidf as tf
-from tests.helpers import read_output, write_partitions
+from bigprep.ops.tfidf.vectors import to_csr
+from bigprep.state.metrics import ClassificationMetrics, Predictions, RegressionMetrics
+from tests.helpers import impute, read_output, write_partitions
 
 
 def run(tmp_path, frame, sizes, **options):
@@ -98,7 +98,7 @@ def test_merging_the_same_partitions_twice_is_refused(tmp_path):
     assert invoke("impute", *b, "--state", state, "--update", "-q").exit_code == 0
     again = invoke("impute", *b, "--state", state, "--update", "-q")
     assert again.exit_code == 1 and "already merged" in again.stderr
-    assert json.loads(state.read_text())["rows"] == 4
+    assert json.loads(state.read_text())["payload"]["rows"] == 4
 
 
 def test_state_or_out_that_would_overwrite_inputs_is_refused(tmp_path):
@@ -125,10 +125,10 @@ def test_nested_columns_are_not_called_clean(tmp_path):
 def test_one_term_vocabulary_and_a_bad_token_pattern(tmp_path):
     paths = write_partitions(pl.DataFrame({"body": ["hello hello", "hello", None, "a b"]}),
                              tmp_path / "in", [4])
-    state = tf.fit(paths, text_column="body")
-    assert state.n_features == 1
-    tf.transform(state, paths, str(tmp_path / "v"))
-    assert tf.to_csr(read_output(tmp_path / "v", paths), 1).shape == (4, 1)
+    vectorizer = TfidfVectorizer().fit(paths, text_column="body")
+    assert vectorizer.state_.n_features == 1
+    vectorizer.transform(paths, out=str(tmp_path / "v"))
+    assert to_csr(read_output(tmp_path / "v", paths), 1).shape == (4, 1)
     result = invoke("tfidf", "fit", *paths, "--text-column", "body", "--state",
                     tmp_path / "s.json", "--token-pattern", "(")
     assert result.exit_code == 1 and "not a regular expression" in result.stderr
@@ -141,11 +141,11 @@ def test_r2_with_a_large_offset_and_auc_of_saturated_scores():
     metrics = RegressionMetrics()
     for part in np.array_split(np.arange(5000), 7):
         piece = RegressionMetrics()
-        piece.update(y[part], pred[part])
+        piece.update(Predictions(y[part], pred[part]))
         metrics = metrics.merge(piece)
     assert metrics.result()["r2"] == pytest.approx(r2_score(y, pred), abs=1e-9)
     truth = rng.integers(0, 2, 5000)
     log_odds = truth * 3 + rng.normal(size=5000) + 30  # probabilities all near 1
     auc = ClassificationMetrics([0, 1])
-    auc.update(truth, truth, score=log_odds)
+    auc.update(Predictions(truth, truth, score=log_odds))
     assert auc.result()["roc_auc"] == pytest.approx(roc_auc_score(truth, log_odds), abs=1e-3)

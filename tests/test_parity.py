@@ -14,8 +14,7 @@ import polars as pl
 import pytest
 from sklearn.impute import SimpleImputer
 
-from bigprep.impute.job import impute
-from tests.helpers import read_output, with_holes, write_partitions
+from tests.helpers import impute, read_output, with_holes, write_partitions
 
 SIZES = [0, 1, 37, 120, 1, 0, 200, 41, 100]  # empty and single-row partitions too
 

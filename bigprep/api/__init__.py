@@ -1,0 +1,1 @@
+"""The Python API: scikit-learn-shaped estimators over the operations."""

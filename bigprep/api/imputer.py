@@ -1,0 +1,183 @@
+"""``bigprep.Imputer``: fill missing values of Parquet partitions, out of core."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..engine.passes import write_each
+from ..io.dataset import DEFAULT_CHUNK_ROWS
+from ..ops.base import fit as fit_operation
+from ..ops.base import validate
+from ..ops.impute.fit import ImputeState
+from ..ops.impute.operation import Impute
+from .base import Estimator
+
+
+@dataclass
+class ImputeReport:
+    """What a run wrote: per-file rows and nulls left, and the columns left alone."""
+
+    state: ImputeState
+    files: list[dict]
+    applied: list = field(default_factory=list)  # the column plans that had work to do
+    skipped: dict = field(default_factory=dict)  # column -> why it was left alone
+    fills: dict = field(default_factory=dict)  # "column:kind" -> the value written
+    nulls: dict = field(default_factory=dict)  # nulls per column in this run's inputs
+
+    def filled(self, column: str) -> int | None:
+        """Nulls filled in ``column`` (None when the inputs' nulls were not counted)."""
+        if column not in self.nulls:
+            return None
+        return self.nulls[column] - self.left(column)
+
+    def left(self, column: str) -> int:
+        return sum(f["left"][column] for f in self.files)
+
+
+class Imputer(Estimator):
+    """Fill the nulls of Parquet partitions out of core, as scikit-learn's SimpleImputer
+    does in memory (mean, median and mode equal it exactly), plus fills from neighbouring
+    rows across files: ffill, bfill and interpolate, per group and in order.
+
+    Parameters
+    ----------
+    strategy : str, optional
+        Strategy (or comma chain) for every column with nulls it can serve:
+        ``constant:VALUE``, ``mean``, ``median``, ``mode``, ``ffill``, ``bfill``,
+        ``interpolate``. Default: mean for numeric columns, mode for the others.
+    columns : dict, optional
+        Strategy chain per column, e.g. ``{"temp": "interpolate,ffill"}``; chains fill
+        what is still null, in order. With ``strategy`` unset only these are imputed.
+    group_by, order_by : str, optional
+        Fills from neighbours stay within groups of ``group_by``; rows are in the order
+        of ``order_by`` (checked, not sorted), whose values ``interpolate`` uses.
+    add_indicator : bool
+        Add a boolean ``COLUMN__missing`` per imputed column.
+    keep_clean : bool
+        Also learn the statistics of columns without nulls, for later data that has some.
+    chunk_rows : int
+        Rows per chunk; memory grows with it.
+    compression : str or None
+        Parquet compression of the output files.
+    executor : bigprep.Executor, optional
+        Where to run (default: threads on this machine).
+    storage_options : dict, optional
+        fsspec options for ``s3://`` and other URLs.
+
+    Attributes
+    ----------
+    statistics_ : dict
+        The learned values, ``{column: {strategy: value}}``.
+    state_ : ImputeState
+        The whole fitted state (what ``save`` writes).
+
+    Examples
+    --------
+    >>> import bigprep, polars as pl, tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> pl.DataFrame({"x": [1.0, None, 3.0]}).write_parquet(f"{d}/a.parquet")
+    >>> pl.DataFrame({"x": [None, 10.0]}).write_parquet(f"{d}/b.parquet")
+    >>> imp = bigprep.Imputer(strategy="median").fit(f"{d}/a.parquet")
+    >>> imp.statistics_
+    {'x': {'median': 2.0}}
+    >>> report = imp.transform(f"{d}/b.parquet", out=f"{d}/out")   # applies, learns nothing
+    >>> pl.read_parquet(f"{d}/out/b.parquet")["x"].to_list()
+    [2.0, 10.0]
+    >>> imp.partial_fit(f"{d}/b.parquet").statistics_              # now learns b too
+    {'x': {'median': 3.0}}
+    """
+
+    operation = Impute
+
+    def __init__(self, *, strategy: str | None = None, columns: dict | None = None,
+                 group_by: str | None = None, order_by: str | None = None,
+                 add_indicator: bool = False, keep_clean: bool = False,
+                 chunk_rows: int = DEFAULT_CHUNK_ROWS, compression: str | None = "zstd",
+                 executor=None, storage_options: dict | None = None):
+        self.strategy = strategy
+        self.columns = columns
+        self.group_by = group_by
+        self.order_by = order_by
+        self.add_indicator = add_indicator
+        self.keep_clean = keep_clean
+        self.chunk_rows = chunk_rows
+        self.compression = compression
+        self.executor = executor
+        self.storage_options = storage_options
+
+    @property
+    def statistics_(self) -> dict:
+        self._check_fitted()
+        return self.state_.statistics()
+
+    def _op(self) -> Impute:
+        return Impute(self._saved_params())
+
+    def _fit(self, dataset, prior, learn: bool) -> ImputeState:
+        op = self._op()
+        return fit_operation(op, dataset, self._executor(), chunk_rows=op.params.chunk_rows,
+                             prior=prior, learn=learn)
+
+    # -- learning ----------------------------------------------------------------------
+    def fit(self, inputs, *, state: str | None = None) -> Imputer:
+        """Learn the statistics of ``inputs`` (files, folders, globs, URLs or a list)."""
+        self.state_ = self._fit(self._open(inputs, state=state), None, True)
+        return self
+
+    def partial_fit(self, inputs, *, state: str | None = None) -> Imputer:
+        """Merge new partitions into the fitted statistics (old ones are not read
+        again); the same as ``fit`` on an imputer not fitted yet."""
+        prior = getattr(self, "state_", None)
+        self.state_ = self._fit(self._open(inputs, state=state), prior, True)
+        return self
+
+    # -- applying ----------------------------------------------------------------------
+    def transform(self, inputs, *, out: str) -> ImputeReport:
+        """Fill ``inputs`` with the fitted statistics, learning nothing, into ``out``
+        (one file per input at the same relative path). Fills from neighbours carry
+        in the last values of the fitted data."""
+        self._check_fitted()
+        dataset = self._open(inputs, out=out)
+        return self._write(dataset, self._fit(dataset, self.state_, False), out)
+
+    def fit_transform(self, inputs, *, out: str | None, state: str | None = None
+                      ) -> ImputeReport:
+        """``fit`` then ``transform`` of the same inputs, reading them once to learn."""
+        dataset = self._open(inputs, out=out, state=state)
+        self.state_ = self._fit(dataset, None, True)
+        return self._write(dataset, self.state_, out)
+
+    def partial_fit_transform(self, inputs, *, out: str | None, state: str | None = None
+                              ) -> ImputeReport:
+        """``partial_fit`` then ``transform`` of the same new partitions (one pass to
+        learn): what ``bigprep impute --update`` does."""
+        dataset = self._open(inputs, out=out, state=state)
+        self.state_ = self._fit(dataset, getattr(self, "state_", None), True)
+        return self._write(dataset, self.state_, out)
+
+    def _write(self, dataset, fitted: ImputeState, out: str | None) -> ImputeReport:
+        transform = self._op().transformer(fitted, dataset)
+        files = [] if out is None else write_each(
+            dataset, out, transform, self._executor(), chunk_rows=self.chunk_rows,
+            command="bigprep impute", label="impute", compression=self.compression,
+            options=self._options())
+        return ImputeReport(fitted, files, transform.plans, dict(fitted.skipped),
+                            transform.fills, dict(fitted.run_nulls))
+
+    # -- saving ------------------------------------------------------------------------
+    def save(self, path: str) -> None:
+        """Write the fitted state: ``path`` (readable JSON) and ``path.npz`` (arrays)."""
+        self._check_fitted()
+        self._save_state(path, self.state_, self._saved_params())
+
+    @classmethod
+    def load(cls, path: str, *, executor=None, storage_options: dict | None = None) -> Imputer:
+        """An imputer with a saved state, ready to ``transform`` or ``partial_fit``."""
+        envelope = cls._load_envelope(path, storage_options)
+        params = cls._decoded(path, validate, Impute.Params, envelope.parameters)
+        imp = cls(**params.model_dump(), executor=executor, storage_options=storage_options)
+        imp.state_ = cls._decoded(path, ImputeState.from_payload, path, envelope.payload,
+                                  envelope.sidecar, None, envelope.partitions_seen,
+                                  envelope.created, envelope.updates)
+        imp.state_.skipped = {}
+        return imp

@@ -1,0 +1,173 @@
+"""``bigprep.TfidfVectorizer``: incremental TF-IDF over a text column, out of core."""
+
+from __future__ import annotations
+
+from ..engine.passes import write_each
+from ..errors import BigprepError
+from ..io.dataset import DEFAULT_CHUNK_ROWS
+from ..ops.base import fit as fit_operation
+from ..ops.base import validate
+from ..ops.tfidf.analyze import DEFAULT_PATTERN
+from ..ops.tfidf.operation import Tfidf
+from ..ops.tfidf.vocabulary import ID, TERM, TfidfState
+from .base import Estimator
+
+
+class TfidfVectorizer(Estimator):
+    """scikit-learn's TfidfVectorizer over Parquet partitions, with the same parameters
+    and the same vectors (``vocabulary_`` and ``idf_`` equal scikit-learn's on the same
+    documents), plus ``partial_fit``: new partitions update the counts, ids stay stable.
+
+    Parameters are scikit-learn's (``analyzer``, ``ngram_range``, ``lowercase``,
+    ``token_pattern``, ``stop_words``, ``strip_accents``, ``min_df``, ``max_df``,
+    ``max_features``, ``norm``, ``use_idf``, ``smooth_idf``, ``sublinear_tf``), and:
+
+    tokenizer : "jieba" or None
+        Chinese word segmentation (``pip install 'bigprep[zh]'``).
+    hash_features : int, optional
+        No vocabulary: hash terms into this many columns, as HashingVectorizer.
+    chunk_rows, executor, storage_options
+        As for ``bigprep.Imputer``.
+
+    Attributes
+    ----------
+    vocabulary_ : dict
+        Term -> column id. ``idf_`` : the idf by column id. ``documents_`` : documents seen.
+
+    Examples
+    --------
+    >>> import bigprep, polars as pl, tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> pl.DataFrame({"text": ["red apple", "green apple"]}).write_parquet(f"{d}/a.parquet")
+    >>> pl.DataFrame({"text": ["red pear"]}).write_parquet(f"{d}/b.parquet")
+    >>> tf = bigprep.TfidfVectorizer().fit(f"{d}/a.parquet", text_column="text")
+    >>> tf.vocabulary_
+    {'apple': 0, 'green': 1, 'red': 2}
+    >>> tf.partial_fit(f"{d}/b.parquet").vocabulary_    # new terms are appended
+    {'apple': 0, 'green': 1, 'red': 2, 'pear': 3}
+    >>> files = tf.transform(f"{d}/b.parquet", out=f"{d}/v", keywords=1)
+    >>> pl.read_parquet(f"{d}/v/b.parquet")["keywords"].to_list()
+    [['pear']]
+    """
+
+    operation = Tfidf
+
+    def __init__(self, *, analyzer: str = "word", ngram_range: tuple = (1, 1),
+                 lowercase: bool = True, token_pattern: str = DEFAULT_PATTERN,
+                 stop_words=None, tokenizer: str | None = None,
+                 strip_accents: str | None = None, min_df: float = 1,
+                 max_df: float = 1.0, max_features: int | None = None,
+                 norm: str | None = "l2", use_idf: bool = True, smooth_idf: bool = True,
+                 sublinear_tf: bool = False, hash_features: int | None = None,
+                 chunk_rows: int = DEFAULT_CHUNK_ROWS, executor=None,
+                 storage_options: dict | None = None):
+        self.analyzer = analyzer
+        self.ngram_range = ngram_range
+        self.lowercase = lowercase
+        self.token_pattern = token_pattern
+        self.stop_words = stop_words
+        self.tokenizer = tokenizer
+        self.strip_accents = strip_accents
+        self.min_df = min_df
+        self.max_df = max_df
+        self.max_features = max_features
+        self.norm = norm
+        self.use_idf = use_idf
+        self.smooth_idf = smooth_idf
+        self.sublinear_tf = sublinear_tf
+        self.hash_features = hash_features
+        self.chunk_rows = chunk_rows
+        self.executor = executor
+        self.storage_options = storage_options
+
+    # -- learned attributes ---------------------------------------------------------------
+    @property
+    def vocabulary_(self) -> dict:
+        self._check_fitted()
+        if self.state_.vocabulary is None:
+            return {}
+        return dict(self.state_.vocabulary.select(TERM, ID).iter_rows())
+
+    @property
+    def idf_(self):
+        self._check_fitted()
+        return self.state_.idf()
+
+    @property
+    def documents_(self) -> int:
+        self._check_fitted()
+        return self.state_.documents
+
+    @property
+    def text_column_(self) -> str:
+        self._check_fitted()
+        return self.state_.params.text_column
+
+    # -- learning ----------------------------------------------------------------------
+    def _op(self, text_column: str) -> Tfidf:
+        return Tfidf({**self._saved_params(), "text_column": text_column})
+
+    def fit(self, inputs, *, text_column: str, state: str | None = None) -> TfidfVectorizer:
+        """Count the document frequencies of ``text_column`` over ``inputs``."""
+        op = self._op(text_column)
+        self.state_ = fit_operation(op, self._open(inputs, state=state), self._executor(),
+                                    chunk_rows=op.params.chunk_rows)
+        return self
+
+    def partial_fit(self, inputs, *, text_column: str | None = None, refit: bool = False,
+                    state: str | None = None) -> TfidfVectorizer:
+        """Add new partitions' counts (old partitions are not read again). Term ids stay;
+        new terms are appended (``refit=True`` renumbers them alphabetically)."""
+        prior = getattr(self, "state_", None)
+        if prior is None:
+            if text_column is None:
+                raise BigprepError("`text_column`: give the text column to the first fit.")
+            return self.fit(inputs, text_column=text_column, state=state)
+        if text_column not in (None, prior.params.text_column):
+            raise BigprepError(f"`text_column` {text_column}: the state counts column "
+                               f"{prior.params.text_column!r}.")
+        op = Tfidf(prior.params)
+        self.state_ = fit_operation(op, self._open(inputs, state=state), self._executor(),
+                                    chunk_rows=op.params.chunk_rows, prior=prior, refit=refit)
+        return self
+
+    # -- applying ----------------------------------------------------------------------
+    def transform(self, inputs, *, out: str, keep=(), keywords: int = 0,
+                  vectors: bool = True) -> list[dict]:
+        """Write one Parquet file per input: the ``keep`` columns, ``tfidf_indices`` and
+        ``tfidf_weights`` (a sparse row; ``vectors=False`` leaves them out) and, with
+        ``keywords=K``, the top K terms of each document. Returns the files written."""
+        self._check_fitted()
+        op = Tfidf(self.state_.params)
+        dataset = self._open(inputs, out=out)
+        op.plan(dataset, self.state_)
+        transform = op.transformer(self.state_, dataset, keep=keep, keywords=keywords,
+                                   vectors=vectors)
+        return write_each(dataset, out, transform, self._executor(),
+                          chunk_rows=op.params.chunk_rows, command="bigprep tfidf",
+                          label="tf-idf", options=self._options())
+
+    def fit_transform(self, inputs, *, text_column: str, out: str, keep=(), keywords: int = 0,
+                      vectors: bool = True) -> list[dict]:
+        """``fit`` then ``transform`` of the same inputs."""
+        self.fit(inputs, text_column=text_column)
+        return self.transform(inputs, out=out, keep=keep, keywords=keywords, vectors=vectors)
+
+    # -- saving ------------------------------------------------------------------------
+    def save(self, path: str) -> None:
+        """Write the counts and vocabulary: ``path`` (JSON) and ``path.npz``."""
+        self._check_fitted()
+        self._save_state(path, self.state_, self.state_.params.model_dump())
+
+    @classmethod
+    def load(cls, path: str, *, executor=None,
+             storage_options: dict | None = None) -> TfidfVectorizer:
+        """A vectorizer with a saved state, ready to ``transform`` or ``partial_fit``."""
+        envelope = cls._load_envelope(path, storage_options)
+        params = cls._decoded(path, validate, Tfidf.Params, envelope.parameters)
+        tf = cls(**{k: v for k, v in params.model_dump().items() if k != "text_column"},
+                 executor=executor, storage_options=storage_options)
+        tf.state_ = cls._decoded(path, TfidfState.from_payload, params, envelope.payload,
+                                 envelope.sidecar, envelope.partitions_seen, envelope.created,
+                                 envelope.updates)
+        return tf

@@ -1,0 +1,90 @@
+"""What every command shares: execution options, the error mapping, small parsers.
+
+The library names parameters in its messages (`` `order_by` ``); here each is
+spelled as the flag a CLI user typed (``--order-by``). A ``BigprepError`` becomes
+one message on stderr and exit code 1; usage errors exit 2 (click's own).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+
+from ..engine.executor import Executor
+from ..errors import BigprepError
+from ..io.dataset import DEFAULT_CHUNK_ROWS
+from ..io.storage import options_from
+
+# Python parameter -> flag, where the flag is not simply --name-with-dashes.
+FLAGS = {"columns": "--column", "state": "--state", "ngram_range": "--ngram",
+         "storage_options": "--storage-option", "use_idf": "--no-idf",
+         "smooth_idf": "--no-smooth-idf", "lowercase": "--no-lowercase",
+         "partial_fit": "--update", "inputs": "INPUTS"}
+
+
+def flag(param: str) -> str:
+    return FLAGS.get(param, "--" + param.replace("_", "-"))
+
+
+def render(err: BigprepError) -> str:
+    return err.render(flag)
+
+
+def spell(text: str) -> str:
+    """Library text with its `param` marks spelled as flags."""
+    return render(BigprepError(text))
+
+
+def console():
+    from rich.console import Console
+
+    return Console(file=sys.stderr)
+
+
+def fail(err: BigprepError):
+    return click.ClickException(render(err))
+
+
+def execution_options(fn):
+    """Options every data command shares; passes ``executor``, ``quiet``, ``storage``."""
+    @click.option("--chunk-rows", type=click.IntRange(min=1), default=DEFAULT_CHUNK_ROWS,
+                  show_default=True, help="Rows per chunk; memory grows with it.")
+    @click.option("--scheduler", envvar="BIGPREP_SCHEDULER", default=None, metavar="ADDRESS",
+                  help="Run on this Dask distributed scheduler (e.g. tcp://host:8786; "
+                       "also $BIGPREP_SCHEDULER). Default: threads on this machine.")
+    @click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
+                  help="Start a local Dask cluster of N worker processes for this run.")
+    @click.option("--storage-option", "storage_option", multiple=True, metavar="KEY=VALUE",
+                  help="Option for s3://, gs://, ... paths (e.g. endpoint_url=http://host:9000,"
+                       " anon=true, profile=NAME); also $BIGPREP_STORAGE_OPTIONS as JSON.")
+    @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
+    @functools.wraps(fn)
+    def wrapper(*args, chunk_rows, scheduler, workers, storage_option, quiet, **kwargs):
+        try:
+            storage = options_from(storage_option)
+            executor = Executor(scheduler, workers=workers,
+                                progress=not quiet and sys.stderr.isatty(),
+                                log=None if quiet else console().print)
+        except BigprepError as err:
+            raise fail(err) from None
+        try:
+            return fn(*args, chunk_rows=chunk_rows, executor=executor, quiet=quiet,
+                      storage=storage, **kwargs)
+        except BigprepError as err:
+            raise fail(err) from None
+        finally:
+            executor.close()
+    return wrapper
+
+
+def names(text: str | None) -> list[str]:
+    """``"id,title"`` -> ``["id", "title"]``."""
+    return [c.strip() for c in text.split(",") if c.strip()] if text else []
+
+
+def fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)

@@ -1,0 +1,157 @@
+"""Run maps and tree reductions on Dask.
+
+The same task graph runs on the embedded local scheduler (threads: polars and
+pyarrow release the GIL; nothing to start) or on a Dask distributed cluster
+given by address. Tasks are plain functions over plain, picklable data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, Self
+
+import dask
+from dask.callbacks import Callback
+
+from ..errors import BigprepError
+
+
+class _Bar:
+    """A rich progress bar on stderr that shows up only for work over a second."""
+
+    def __init__(self, label: str, total: int, enabled: bool):
+        self.progress = None
+        if enabled and total:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                     MofNCompleteColumn(), TimeElapsedColumn(),
+                                     console=Console(file=sys.stderr), transient=False)
+            self.task = self.progress.add_task(label, total=total, start=True)
+            self.progress.start()
+
+    def advance(self, n: int = 1) -> None:
+        if self.progress:
+            self.progress.advance(self.task, n)
+
+    def close(self) -> None:
+        if self.progress:
+            self.progress.stop()
+
+
+class _CountTasks(Callback):
+    """Advance the bar as the local scheduler finishes the tasks we care about."""
+
+    def __init__(self, bar: _Bar, keys: set):
+        super().__init__()
+        self.bar, self.keys = bar, keys
+
+    def _posttask(self, key, result, dsk, state, worker_id):
+        if key in self.keys:
+            self.bar.advance()
+
+
+class Executor:
+    """Where the work runs.
+
+    ``Executor()`` is the embedded local scheduler (threads on this machine);
+    ``Executor("tcp://host:8786")`` (or ``$BIGPREP_SCHEDULER``) a running Dask
+    cluster; ``Executor(workers=N)`` starts a local cluster of N worker processes
+    for as long as the executor is open. The same task graph runs on all three.
+
+    >>> Executor().map(abs, [-1, 2, -3])
+    [1, 2, 3]
+    >>> Executor().tree_reduce(lambda x: x, [1, 2, 3, 4, 5], lambda a, b: a + b)
+    15
+    """
+
+    def __init__(self, scheduler: str | None = None, *, progress: bool = False,
+                 workers: int | None = None, threads: int | None = None, log=None):
+        self.scheduler = scheduler or os.environ.get("BIGPREP_SCHEDULER") or None
+        if self.scheduler and workers:
+            raise BigprepError("`workers` starts a local cluster and `scheduler` connects to "
+                               "one: give one of them.")
+        self.workers = workers
+        self.progress = progress
+        self.threads = threads or os.cpu_count() or 1
+        self.log = log
+        self._client = self._cluster = None
+
+    def client(self):
+        """The distributed client, started on first use; None for the local scheduler."""
+        if self._client is None and (self.scheduler or self.workers):
+            from distributed import Client, LocalCluster
+
+            if self.workers:
+                self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
+                                             processes=True, host="127.0.0.1",
+                                             dashboard_address="127.0.0.1:0")
+                self._client = Client(self._cluster)
+            else:
+                self._client = Client(self.scheduler)
+            if self.log:
+                self.log(f"Dask cluster: {self._client.scheduler.address}, dashboard "
+                         f"{self._client.dashboard_link}")
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _compute(self, final, leaves: list, label: str) -> Any:
+        bar = _Bar(label, len(leaves), self.progress)
+        try:
+            client = self.client()
+            if client is not None:
+                from distributed import as_completed
+
+                futures = client.compute(leaves + [final])
+                for _ in as_completed(futures[:-1]):
+                    bar.advance()
+                return futures[-1].result()
+            keys = {leaf.key for leaf in leaves}
+            with _CountTasks(bar, keys) if self.progress else contextlib.nullcontext():
+                return dask.compute(final, scheduler="threads", num_workers=self.threads)[0]
+        finally:
+            bar.close()
+
+    def map(self, fn: Callable, items: Sequence, label: str = "working") -> list:
+        """``[fn(item) for item in items]``, run in parallel, results in order."""
+        tasks = [dask.delayed(fn, pure=False)(item) for item in items]
+        return list(self._compute(dask.delayed(list)(tasks), tasks, label))
+
+    def tree_reduce(self, fn: Callable, items: Sequence, merge: Callable,
+                    label: str = "fitting") -> Any:
+        """Merge ``fn(item)`` pairwise in a balanced tree, keeping item order.
+
+        ``merge(left, right)`` sees the earlier items on the left, so order-aware
+        states (scans) can rely on it.
+        """
+        if not items:
+            raise ValueError("tree_reduce needs at least one item")
+        leaves = [dask.delayed(fn, pure=False)(item) for item in items]
+        level = leaves
+        while len(level) > 1:
+            level = [dask.delayed(merge, pure=False)(level[i], level[i + 1])
+                     if i + 1 < len(level) else level[i] for i in range(0, len(level), 2)]
+        return self._compute(level[0], leaves, label)

@@ -1,0 +1,131 @@
+"""The one chunk loop, the one multi-pass driver and the one per-partition writer.
+
+fit is a reduction: every partition is folded chunk by chunk into an empty state,
+and the partition states merge in a balanced tree, in stream order. A state that
+needs more passes (an exact median) says so with ``next_pass()``; ``run_passes``
+drives every such state alike. apply is a map: each partition is transformed
+chunk by chunk (or as one polars streaming query when the transform allows) and
+written atomically to its output path; then the manifest lists what was written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import polars as pl
+
+from ..errors import BigprepError
+from ..io.dataset import Chunk, Dataset, Partition, iter_chunks
+from ..io.sink import out_path, sink_query, write_manifest, write_partition
+
+
+def fold_partition(job) -> object:
+    """Fold one partition's chunks into an empty copy of ``template``."""
+    partition, template, reads, chunk_rows, prepare = job
+    state = template.empty()
+    for offset, frame in iter_chunks(partition, reads, chunk_rows):
+        chunk = Chunk(frame, partition, offset)
+        state.update(prepare(chunk) if prepare is not None else chunk)
+    return state
+
+
+def _merge(a, b):
+    return a.merge(b)
+
+
+def run_passes(template, one_pass: Callable):
+    """``one_pass(template)`` until the state needs no further pass."""
+    state = one_pass(template).finish()
+    while (follow := state.next_pass()) is not None:
+        state = state.with_pass(one_pass(follow).finish())
+    return state
+
+
+def reduce(partitions: Sequence[Partition], template, executor, *, chunk_rows: int,
+           reads: list[str] | None = None, prepare: Callable | None = None,
+           label: str = "fit"):
+    """The fitted state of ``template`` over ``partitions`` (every pass it needs).
+
+    ``reads`` are the columns to read (default: the state's own ``reads``);
+    ``prepare`` turns a chunk into what the state's ``update`` takes.
+    """
+    def one_pass(state):
+        columns = getattr(state, "reads", None) if reads is None or state is not template \
+            else reads
+        jobs = [(p, state, columns, chunk_rows, prepare) for p in partitions]
+        return executor.tree_reduce(fold_partition, jobs, _merge, label=label)
+    return run_passes(template, one_pass)
+
+
+def reduce_each(partitions: Sequence[Partition], template, executor, *, chunk_rows: int,
+                reads: list[str] | None = None, label: str = "fit") -> list:
+    """One state per partition (in order), for results that list partitions."""
+    jobs = [(p, template, reads, chunk_rows, None) for p in partitions]
+    return executor.map(fold_partition, jobs, label=label)
+
+
+class ChunkTransform(Protocol):
+    """A fitted transform as the writer uses it; plain data, so it pickles to workers."""
+
+    schema: pl.Schema  # of the output
+    reads: list[str] | None  # columns to read (None: all)
+    nan_as_null: Sequence[str] | None  # columns whose NaN is missing (None: all read)
+
+    def for_partition(self, partition: Partition) -> ChunkTransform: ...
+    def transform(self, chunk: Chunk) -> pl.DataFrame: ...
+    def counts(self, out: pl.DataFrame) -> dict: ...  # per-file numbers for the report
+    def lazy(self, partition: Partition) -> pl.LazyFrame | None: ...  # a streaming query
+
+
+def write_one(job) -> dict:
+    """Transform one partition and write it atomically to ``final``."""
+    partition, transform, chunk_rows, final, compression = job
+    try:
+        return _write_one(partition, transform, chunk_rows, final, compression)
+    except BigprepError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - storage and engine errors of every kind
+        raise BigprepError(f"{partition.path} -> {final}: cannot be written "
+                           f"({type(exc).__name__}: {exc}). No partial output was left; fix "
+                           "the cause and run again.") from None
+
+
+def _write_one(partition, transform, chunk_rows, final, compression) -> dict:
+    query = None if partition.remote else transform.lazy(partition)
+    if query is not None:  # a pure per-row map: polars streams read, fill and write
+        sink_query(final, query, compression, chunk_rows, partition.options)
+        return {"file": partition.rel, "rows": partition.rows, **transform.counts(None)}
+    totals: dict = {}
+    rows = 0
+
+    def chunks():
+        nonlocal rows
+        for offset, frame in iter_chunks(partition, transform.reads, chunk_rows,
+                                         nan_as_null=transform.nan_as_null):
+            out = transform.transform(Chunk(frame, partition, offset))
+            for key, value in transform.counts(out).items():
+                totals[key] = _add(totals.get(key), value)
+            rows += out.height
+            yield out
+
+    write_partition(final, chunks(), transform.schema, compression, chunk_rows,
+                    partition.options)
+    return {"file": partition.rel, "rows": rows, **totals}
+
+
+def _add(a, b):
+    if a is None:
+        return b
+    return {k: a.get(k, 0) + v for k, v in b.items()} if isinstance(b, dict) else a + b
+
+
+def write_each(dataset: Dataset, out: str, transform: ChunkTransform, executor, *,
+               chunk_rows: int, command: str, label: str, compression: str | None = "zstd",
+               options: dict | None = None) -> list[dict]:
+    """The apply map: one output file per input, at its relative path below ``out``."""
+    jobs = [(p, transform.for_partition(p), chunk_rows, out_path(out, p.rel), compression)
+            for p in dataset.partitions]
+    files = executor.map(write_one, jobs, label=label)
+    write_manifest(out, files, command, options)
+    return files

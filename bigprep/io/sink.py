@@ -1,0 +1,154 @@
+"""Atomic output: a partition appears complete or not at all.
+
+Each output file is written under a hidden temporary name in its final folder
+and renamed when complete (a rename within one folder is atomic on POSIX). A
+failed write removes its temporary file, so a re-run starts clean.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import tempfile
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+import polars as pl
+from polars.io.plugins import register_io_source
+
+from ..errors import BigprepError
+from .storage import is_remote, local, upload
+
+TMP_MARK = ".bigprep-tmp-"
+
+
+def check_out_dir(out: str, inputs: list[str], root: str) -> None:
+    """Refuse an output folder that would overwrite or mix with the inputs."""
+    if is_remote(out) or any(is_remote(p) for p in inputs):
+        absolute, sep = (lambda p: str(p).rstrip("/")), "/"
+    else:
+        absolute, sep = (lambda p: os.path.realpath(local(p))), os.sep  # through links
+    out_abs = absolute(out)
+    for path in inputs:
+        if absolute(path).startswith(out_abs + sep):
+            raise BigprepError(
+                f"`out` {out}: the folder holds input file {path}; writing there could "
+                "overwrite the inputs or read outputs as inputs. Choose a new folder.")
+    if out_abs == absolute(root):
+        raise BigprepError(f"`out` {out}: is the input folder itself. Choose a new folder.")
+
+
+def check_state_path(state: str, inputs: list[str]) -> None:
+    """Refuse a state path that is an input (it would be overwritten) or a folder."""
+    if is_remote(state):
+        same = [p for p in inputs if p.rstrip("/") in (state, state + ".npz")]
+    else:
+        if os.path.isdir(local(state)):
+            raise BigprepError(f"`state` {state}: is a folder; give a file name such as "
+                               f"{os.path.join(state, 'state.json')}.")
+        real = {os.path.realpath(local(state)), os.path.realpath(local(state) + ".npz")}
+        same = [p for p in inputs if os.path.realpath(local(p)) in real]
+    if same:
+        raise BigprepError(f"`state` {state}: is input file {same[0]}; saving the state "
+                           "there would overwrite it. Choose another file name.")
+
+
+def out_path(out: str, rel: str) -> str:
+    """Where an input's output goes: ``rel`` (its relative path) below ``out``."""
+    return posixpath.join(out, rel) if is_remote(out) else os.path.join(local(out), rel)
+
+
+@contextmanager
+def atomic_path(final: str, options: dict | None = None) -> Iterator[str]:
+    """Yield a temporary path beside ``final``; rename it to ``final`` on success.
+
+    For a URL the temporary file is local and is uploaded when complete: object
+    stores show an object only once its upload has finished.
+    """
+    if is_remote(final):
+        handle, tmp = tempfile.mkstemp(suffix=TMP_MARK + os.path.basename(final))
+        os.close(handle)
+        try:
+            yield tmp
+            upload(tmp, final, options or {})
+        finally:
+            os.remove(tmp)
+        return
+    final = local(final)
+    folder = os.path.dirname(final) or "."
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{os.path.basename(final)}{TMP_MARK}{uuid.uuid4().hex[:8]}")
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_partition(final: str, frames: Iterable[pl.DataFrame], schema: pl.Schema,
+                    compression: str | None = "zstd", row_group_rows: int | None = None,
+                    options: dict | None = None) -> None:
+    """Stream ``frames`` into one Parquet file, atomically.
+
+    Polars' streaming sink does the writing (it compresses columns in parallel);
+    the frames are pulled one at a time, so memory stays at about one chunk.
+
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> write_partition(d + "/a.parquet", [pl.DataFrame({"x": [1, 2]})], pl.Schema({"x": pl.Int64}))
+    >>> pl.read_parquet(d + "/a.parquet")["x"].to_list()
+    [1, 2]
+    """
+    def source(with_columns, predicate, n_rows, batch_size):
+        for frame in frames:
+            yield frame if with_columns is None else frame.select(with_columns)
+
+    sink_query(final, register_io_source(source, schema=schema), compression, row_group_rows,
+               options)
+
+
+def sink_query(final: str, query: pl.LazyFrame, compression: str | None = "zstd",
+               row_group_rows: int | None = None, options: dict | None = None) -> None:
+    """Run a lazy query with polars' streaming engine into one file, atomically."""
+    with atomic_path(final, options) as tmp:
+        query.sink_parquet(tmp, compression=compression or "uncompressed",
+                           row_group_size=row_group_rows)
+
+
+def write_json_atomic(path: str, data: dict, options: dict | None = None) -> None:
+    with atomic_path(path, options) as tmp, open(tmp, "w") as fh:
+        json.dump(data, fh, indent=1, default=_json_default)
+        fh.write("\n")
+
+
+def _json_default(value):
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"cannot store {type(value).__name__} in JSON")
+
+
+def write_manifest(out: str, written: list[dict], command: str,
+                   options: dict | None = None) -> None:
+    """Record what a run wrote, so a person or a scheduler can check it.
+
+    Also sweeps temporary files that a killed worker could not remove (its task
+    was retried elsewhere and wrote the file whole).
+    """
+    if is_remote(out):
+        write_json_atomic(posixpath.join(out, "_bigprep_manifest.json"),
+                          {"command": command, "files": written}, options)
+        return
+    if not os.path.isdir(out):
+        return
+    for folder, _, names in os.walk(out):
+        for name in names:
+            if TMP_MARK in name:
+                os.remove(os.path.join(folder, name))
+    write_json_atomic(os.path.join(out, "_bigprep_manifest.json"),
+                      {"command": command, "files": written})

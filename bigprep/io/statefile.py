@@ -1,0 +1,114 @@
+"""Saved states: one envelope for every command, JSON a person can read plus a sidecar.
+
+The envelope says what the file is (format, version), which operation fitted it,
+with which parameters, from which partitions, and when; the payload is the
+operation's own. Large arrays go to ``FILE.npz`` beside it. One writer and one
+reader serve every kind of state, on local disk or object storage, and the reader
+gives one clear error for a wrong kind of file, another version, or a damaged one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import os
+import posixpath
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import BigprepError
+from .sink import atomic_path, write_json_atomic
+from .storage import is_remote, open_input
+
+FORMAT = "bigprep.state"
+VERSION = 2  # 1 was the per-command formats of bigprep 0.1 (bigprep.impute/1, ...)
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class Envelope:
+    operation: str  # impute | tfidf | ...
+    parameters: dict
+    payload: dict
+    sidecar: dict = field(default_factory=dict)  # name -> bytes
+    partitions_seen: list = field(default_factory=list)  # [path, rows] of each partition
+    created: str = field(default_factory=now)
+    updates: int = 0
+
+    def to_json(self) -> dict:
+        return {"format": FORMAT, "version": VERSION, "operation": self.operation,
+                "bigprep_version": _version(), "created": self.created, "saved": now(),
+                "updates": self.updates, "parameters": self.parameters,
+                "partitions_seen": self.partitions_seen, "payload": self.payload}
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def save_envelope(path: str, envelope: Envelope, options: dict | None = None) -> None:
+    """Write ``path`` (and ``path.npz`` when there are arrays), each atomically."""
+    side = path + ".npz"
+    data = {**envelope.to_json(),
+            "sidecar": posixpath.basename(side) if envelope.sidecar else None}
+    if envelope.sidecar:
+        with atomic_path(side, options) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **{k: np.frombuffer(v, dtype=np.uint8)
+                            for k, v in envelope.sidecar.items()})
+    write_json_atomic(path, data, options)
+
+
+def load_envelope(path: str, operation: str, title: str,
+                  options: dict | None = None) -> Envelope:
+    """Read a saved state of ``operation`` (``title`` names it in messages); one clear
+    error for any other file."""
+    fix = f"Fit a new {title} state."
+    try:
+        with open_input(path, options or {}, "r") as fh:
+            data = json.load(fh)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BigprepError(f"`state` {path}: cannot be read as a saved state ({exc}). {fix}") \
+            from None
+    found = data.get("format") if isinstance(data, dict) else type(data).__name__
+    if found != FORMAT or data.get("version") != VERSION:
+        version = data.get("version") if isinstance(data, dict) else None
+        raise BigprepError(f"`state` {path}: not a bigprep {title} state of this version "
+                           f"(format {found!r} version {version!r}; this bigprep reads "
+                           f"{FORMAT!r} version {VERSION}). {fix}")
+    if data.get("operation") != operation:
+        raise BigprepError(f"`state` {path}: not a bigprep {title} state (it is a "
+                           f"{data.get('operation')!r} state). Give the state this command "
+                           "saved.")
+    try:
+        envelope = Envelope(operation, data["parameters"], data["payload"], {},
+                            data["partitions_seen"], data["created"], data["updates"])
+    except KeyError as exc:
+        raise BigprepError(f"`state` {path}: the saved state is incomplete ({exc} missing). "
+                           f"{fix}") from None
+    if data.get("sidecar"):
+        join, dirname = (posixpath.join, posixpath.dirname) if is_remote(path) else (
+            os.path.join, os.path.dirname)
+        side = join(dirname(path), data["sidecar"])
+        try:
+            with open_input(side, options or {}) as fh, np.load(io.BytesIO(fh.read())) as npz:
+                envelope.sidecar = {k: npz[k].tobytes() for k in npz.files}
+        except (OSError, ValueError, EOFError) as exc:
+            raise BigprepError(f"`state` {path}: its sidecar {side} is missing or unreadable "
+                               f"({exc}); keep the two files together.") from None
+    return envelope
+
+
+def decoded(path: str, decode, *args):
+    """``decode(*args)``, with a damaged or edited payload reported as such."""
+    try:
+        return decode(*args)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise BigprepError(f"`state` {path}: the saved state is damaged or was edited "
+                           f"({type(exc).__name__}: {exc}). Fit a new state.") from None

@@ -1,0 +1,82 @@
+"""The model store: a folder with ``model.skops`` (no pickle) and ``model.json``.
+
+``model.json`` is the same envelope as every saved state (format, version,
+operation, parameters, partitions seen, created); its payload holds the feature
+spec, the training history and the SHA-256 of ``model.skops``. Loading refuses
+another format, a changed file, or any type outside scikit-learn and numpy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+from ..errors import BigprepError
+from ..io.sink import atomic_path, write_json_atomic
+from ..io.statefile import FORMAT, VERSION, Envelope
+from ..ops.encode import FeatureSpec
+from .estimators import TrainOptions
+
+
+def save_model(out_dir: str, model, spec: FeatureSpec, options: TrainOptions,
+               history: list, seen: list, created: str) -> None:
+    import skops.io as sio
+
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, "model.skops")
+    with atomic_path(path) as tmp:
+        sio.dump(model, tmp)
+    with open(path, "rb") as fh:
+        digest = hashlib.sha256(fh.read()).hexdigest()
+    envelope = Envelope("train", options.model_dump(), {
+        "sha256": digest, "features": spec.to_dict(), "history": history}, {}, seen, created,
+        len(history))
+    write_json_atomic(os.path.join(out_dir, "model.json"), envelope.to_json())
+
+
+# The only types a bigprep model file may hold; anything else is refused.
+TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.")
+
+
+def load_model(model_dir: str):
+    """(model, spec, envelope); refuses other versions, changed files, unknown types."""
+    import skops.io as sio
+
+    meta_path = os.path.join(model_dir, "model.json")
+    path = os.path.join(model_dir, "model.skops")
+    try:
+        with open(meta_path) as fh:
+            meta = json.load(fh)
+        with open(path, "rb") as fh:
+            blob = fh.read()
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BigprepError(f"{model_dir}: not a bigprep model folder ({exc}); train one "
+                           "first.") from None
+    if not isinstance(meta, dict) or (meta.get("format"), meta.get("version"),
+                                      meta.get("operation")) != (FORMAT, VERSION, "train"):
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise BigprepError(f"{model_dir}: a model of another format or version "
+                           f"({found!r}, this bigprep reads {FORMAT!r} version {VERSION}); "
+                           "train it again.")
+    try:
+        payload = meta["payload"]
+        envelope = Envelope("train", meta["parameters"], payload, {}, meta["partitions_seen"],
+                            meta["created"], meta["updates"])
+        spec = FeatureSpec.from_dict(payload["features"])
+    except (KeyError, TypeError) as exc:
+        raise BigprepError(f"{model_dir}: model.json is incomplete or was edited ({exc}); "
+                           "train it again.") from None
+    if hashlib.sha256(blob).hexdigest() != payload.get("sha256"):
+        raise BigprepError(f"{path}: the file changed since it was saved (checksum differs); "
+                           "refusing to load it. Train again or restore the original.")
+    try:
+        untrusted = sio.get_untrusted_types(data=blob)
+    except Exception as exc:  # noqa: BLE001 - a damaged file of any kind is refused
+        raise BigprepError(f"{path}: not a readable skops file ({exc}).") from None
+    unknown = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+    if unknown:
+        raise BigprepError(f"{path}: holds types bigprep does not trust ({', '.join(unknown)}); "
+                           "refusing to load it.")
+    model = sio.loads(blob, trusted=untrusted)
+    return model, spec, envelope

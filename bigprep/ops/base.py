@@ -1,0 +1,124 @@
+"""The operation interface and its registry.
+
+An operation declares its parameters and their constraints once, as a pydantic
+model (``Params``), validated the same way from the CLI, the Python API and a
+pipeline file. Fitting is ``plan`` (check the parameters against the schema, decide
+what to compute), ``reduction`` (the empty state folded over every chunk, one
+reduction for all operations: ``engine.passes.reduce``) and ``finish`` (the fitted
+state). Applying is ``transformer``: a picklable per-chunk transform with its
+output schema, written by the one writer (``engine.passes.write_each``).
+Training is the one sequential fold and is not an operation (see models/train.py).
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..engine.passes import reduce
+from ..errors import BigprepError
+from ..io.dataset import Dataset
+
+OPERATIONS: dict[str, type[Operation]] = {}
+
+
+class Params(BaseModel):
+    """Base of every operation's parameters: unknown names are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+def register(cls):
+    """Class decorator: an operation under its ``name``."""
+    OPERATIONS[cls.name] = cls
+    return cls
+
+
+def validate(params_type: type[Params], values: dict) -> Params:
+    """Validated parameters, or one clear error naming the parameter."""
+    try:
+        return params_type(**values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else "parameters"
+        if error["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(name, list(params_type.model_fields), 1)
+            hint = f" Did you mean `{close[0]}`?" if close else ""
+            raise BigprepError(f"{name}: unknown parameter.{hint} Known: "
+                               f"{', '.join(params_type.model_fields)}.") from None
+        message = error["msg"].removeprefix("Value error, ")
+        raise BigprepError(f"`{name}` {error.get('input')!r}: {message}.") from None
+
+
+def check_unseen(seen: list, dataset: Dataset) -> None:
+    """Stop before a partition is merged into a state a second time (same path, rows)."""
+    known = {(path, rows) for path, rows in seen}
+    repeated = [p.path for p in dataset.partitions if (p.path, p.rows) in known]
+    if repeated:
+        raise BigprepError(
+            f"{repeated[0]} ({len(repeated)} file(s) in all) was already merged into this "
+            "state; merging it again would count its rows twice. Give only new partitions, "
+            "or fit a new state on all of them.")
+
+
+def seen_of(dataset: Dataset) -> list:
+    return [[p.path, p.rows] for p in dataset.partitions]
+
+
+class Operation:
+    """One operation over partitions: its parameters, its reduction, its map."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]  # how messages name its state, e.g. "TF-IDF"
+    Params: ClassVar[type[Params]]
+
+    def __init__(self, params: Params | dict):
+        self.params = params if isinstance(params, self.Params) else validate(
+            self.Params, dict(params))
+
+    # -- fit: a reduction ---------------------------------------------------------------
+    def plan(self, dataset: Dataset, prior) -> Any:
+        """Check the parameters against the data; decide what to compute."""
+        raise NotImplementedError
+
+    def reduction(self, plan, dataset: Dataset, prior, learn: bool):
+        """The empty state to fold over every chunk (None: nothing to read). Without
+        ``learn`` only what applying ``prior`` needs is reduced."""
+        raise NotImplementedError
+
+    def reads(self, plan, template) -> list[str] | None:
+        """The columns the reduction reads (None: every column)."""
+        return getattr(template, "reads", None)
+
+    def prepare(self, plan):
+        """What turns a chunk into the reduction's input (None: the chunk itself)."""
+        return
+
+    def finish(self, plan, state, dataset: Dataset, prior, learn: bool):
+        """The fitted state from the reduced one (merged into ``prior`` when learning)."""
+        raise NotImplementedError
+
+    # -- apply: a map -------------------------------------------------------------------
+    def transformer(self, fitted, dataset: Dataset, **options):
+        """The per-chunk transform (``engine.passes.ChunkTransform``) of ``fitted``."""
+        raise NotImplementedError
+
+
+def fit(op: Operation, dataset: Dataset, executor, *, chunk_rows: int, prior=None,
+        learn: bool = True, **finish_options):
+    """Plan, reduce, finish: the fitted state of ``op`` over ``dataset``.
+
+    With ``prior`` and ``learn`` the new partitions are merged into it (an update);
+    with ``learn=False`` the prior is used as it is (apply without learning; only
+    what applying needs, such as neighbours for fills, is read).
+    """
+    if prior is not None and learn:
+        check_unseen(prior.seen, dataset)
+    plan = op.plan(dataset, prior)
+    template = op.reduction(plan, dataset, prior, learn)
+    state = None if template is None else reduce(
+        dataset.partitions, template, executor, chunk_rows=chunk_rows,
+        reads=op.reads(plan, template), prepare=op.prepare(plan), label=op.name)
+    return op.finish(plan, state, dataset, prior, learn, **finish_options)

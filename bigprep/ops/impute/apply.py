@@ -1,0 +1,144 @@
+"""The imputer's apply: a map that fills each chunk.
+
+Every step of a column's chain yields a candidate computed from the original
+values (a learned statistic, or a fill from neighbours with the seeds the scan
+handed this chunk); the output is the first non-null of the original and the
+candidates, so a chain fills "what is still null" in order. Without fills from
+neighbours the whole partition is one polars streaming query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from fractions import Fraction
+
+import polars as pl
+
+from ...io.dataset import Chunk, Dataset, Partition, chunk_offsets
+from . import scan as scanning
+from .strategies import ColumnPlan
+
+INDICATOR_SUFFIX = "__missing"
+
+
+def typed_fill(value, plan: ColumnPlan):
+    """A statistic typed for its column: integers round half to even, exactly.
+
+    >>> from fractions import Fraction
+    >>> typed_fill(Fraction(5, 2), ColumnPlan("x", pl.Int64, (), "default"))
+    2
+    """
+    if plan.dtype.is_integer() and isinstance(value, (float, Fraction)):
+        return round(value)
+    return value
+
+
+def active_plans(state, skipped: dict) -> list[ColumnPlan]:
+    """The plans with work to do in this run's data; the others go to ``skipped``.
+
+    A column the default or ``strategy`` chose but that holds no null needs no work;
+    an all-null column has no statistic: scikit-learn drops it, we leave it as it is
+    and say so.
+    """
+    active = []
+    for plan in state.plans:
+        if plan.source != "columns" and not state.run_nulls.get(plan.column, 1):
+            skipped[plan.column] = "no nulls"
+        elif plan.source != "columns" and any(
+                state.statistic(plan.column, k).result() is None for k in plan.stats):
+            skipped[plan.column] = (f"every value is null, so it has no {plan.stats[0]}; "
+                                    f"give it a constant: `columns` {plan.column}=constant:V")
+        else:
+            active.append(plan)
+    return active
+
+
+@dataclass
+class ImputeTransform:
+    """What every apply task needs; plain data, so it pickles to workers."""
+
+    plans: list[ColumnPlan]
+    fills: dict  # "column:kind" -> fill value, typed and rounded for the column
+    group_by: str | None
+    order_by: str | None
+    add_indicator: bool
+    schema: pl.Schema  # of the output
+    chunk_rows: int
+    scan_columns: tuple = ()  # in the fit's order: the seeds are indexed by it
+    seeds: dict | None = None  # chunk offset -> seeds (of one partition, once split)
+    reads = None  # every column
+
+    @classmethod
+    def of(cls, state, dataset: Dataset, params) -> ImputeTransform:
+        skipped = getattr(state, "skipped", {})
+        plans = active_plans(state, skipped)
+        fills = {f"{p.column}:{k}": typed_fill(state.fill_value(p.column, k, exact=True), p)
+                 for p in plans for k in p.stats}
+        schema = dict(pl.Schema(dataset.schema))
+        if params.add_indicator:
+            schema.update((p.column + INDICATOR_SUFFIX, pl.Boolean) for p in plans)
+        return cls(plans, fills, state.group_by, state.order_by, params.add_indicator,
+                   pl.Schema(schema), params.chunk_rows, tuple(state.scan_columns), state.seeds)
+
+    @property
+    def nan_as_null(self) -> list[str]:
+        return [p.column for p in self.plans]
+
+    def for_partition(self, partition: Partition) -> ImputeTransform:
+        """This transform with only the seeds of the partition's own chunks."""
+        seeds = self.seeds or {}
+        return replace(self, seeds={o: seeds[o] for o in chunk_offsets(partition,
+                                                                       self.chunk_rows)
+                                    if o in seeds})
+
+    def expressions(self) -> tuple[list[pl.Expr], list[pl.Expr]]:
+        """(indicator columns, filled columns) as expressions over one chunk.
+
+        A scan step reads the candidate column ``scan.fill_candidates`` added.
+        """
+        scan_index = {c: i for i, c in enumerate(self.scan_columns)}
+        filled = []
+        for plan in self.plans:
+            parts = [pl.col(plan.column)]
+            for step in plan.steps:
+                if step.kind == "constant":
+                    parts.append(pl.lit(plan.constant, dtype=plan.dtype))
+                elif step.kind in ("mean", "median", "mode"):
+                    parts.append(pl.lit(self.fills[f"{plan.column}:{step.kind}"],
+                                        dtype=plan.dtype))
+                else:
+                    candidate = pl.col(f"__bp_cand_{step.kind}_{scan_index[plan.column]}")
+                    if plan.dtype.is_integer() and step.kind == "interpolate":
+                        candidate = candidate.round(0, mode="half_to_even")
+                    parts.append(candidate.cast(plan.dtype))
+            filled.append(pl.coalesce(parts).alias(plan.column))
+        indicators = [pl.col(p.column).is_null().alias(p.column + INDICATOR_SUFFIX)
+                      for p in self.plans] if self.add_indicator else []
+        return indicators, filled
+
+    def transform(self, chunk: Chunk) -> pl.DataFrame:
+        """Fill one chunk; the frame in output column order."""
+        kinds = {p.column: p.scans for p in self.plans if p.scans}
+        work = scanning.prepare(chunk.frame, self.group_by, self.order_by)
+        work = scanning.fill_candidates(work, list(self.scan_columns),
+                                        [kinds.get(c, []) for c in self.scan_columns],
+                                        (self.seeds or {}).get(chunk.offset),
+                                        by_order=bool(self.order_by))
+        indicators, filled = self.expressions()
+        return work.with_columns(indicators).with_columns(filled).select(self.schema.names())
+
+    def counts(self, out: pl.DataFrame | None) -> dict:
+        """Nulls left per imputed column (none when the streaming query ran)."""
+        imputed = [p.column for p in self.plans]
+        if out is None:
+            return {"left": dict.fromkeys(imputed, 0)}
+        return {"left": dict(zip(imputed, out.select(imputed).null_count().row(0)))}
+
+    def lazy(self, partition: Partition) -> pl.LazyFrame | None:
+        """Statistics and constants are a pure map: polars streams the whole file."""
+        if self.scan_columns:
+            return None
+        floats = [p.column for p in self.plans if self.schema[p.column].is_float()]
+        indicators, filled = self.expressions()
+        return (pl.scan_parquet(partition.path).with_columns(pl.col(floats).fill_nan(None))
+                .with_columns(indicators).with_columns(filled).select(self.schema.names()))

@@ -1,0 +1,128 @@
+"""Documents to terms, exactly as scikit-learn's TfidfVectorizer analyses them.
+
+The default word analyzer (lowercase, ``(?u)\\b\\w\\w+\\b``, optional stop words and
+word n-grams) runs as polars expressions: ``[\\p{L}\\p{N}_]{2,}`` in Rust's regex is
+the same set of maximal runs of two or more word characters. Everything else
+(char / char_wb n-grams, jieba, a custom token pattern, accent stripping) calls
+scikit-learn's own analyzer per document, so it is exact by construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import polars as pl
+
+from ...errors import BigprepError
+from ...state.counts import DOC, TERM
+
+DEFAULT_PATTERN = r"(?u)\b\w\w+\b"
+FAST_PATTERN = r"[\p{L}\p{N}_]{2,}"
+POS = "__bp_pos"
+
+
+@dataclass(frozen=True)
+class TextOptions:
+    """The analysis parameters; stored in the state by name, never as code."""
+
+    analyzer: str = "word"  # word | char | char_wb
+    ngram_range: tuple[int, int] = (1, 1)
+    lowercase: bool = True
+    token_pattern: str = DEFAULT_PATTERN
+    stop_words: tuple[str, ...] | str | None = None  # "english" or a tuple of words
+    tokenizer: str | None = None  # None or "jieba"
+    strip_accents: str | None = None  # None | ascii | unicode
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["ngram_range"] = list(self.ngram_range)
+        if isinstance(self.stop_words, tuple):
+            data["stop_words"] = list(self.stop_words)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TextOptions:
+        data = dict(data)
+        data["ngram_range"] = tuple(data["ngram_range"])
+        if isinstance(data.get("stop_words"), list):
+            data["stop_words"] = tuple(data["stop_words"])
+        return cls(**data)
+
+    def sklearn_params(self) -> dict:
+        """The same options as TfidfVectorizer / HashingVectorizer keywords."""
+        params = {"analyzer": self.analyzer, "ngram_range": self.ngram_range,
+                  "lowercase": self.lowercase, "strip_accents": self.strip_accents,
+                  "stop_words": self._stop_list()}
+        if self.tokenizer == "jieba":
+            params.update(tokenizer=_jieba_cut(), token_pattern=None)
+        else:
+            params["token_pattern"] = self.token_pattern
+        return params
+
+    def _stop_list(self):
+        if self.stop_words == "english":
+            return "english"
+        return list(self.stop_words) if self.stop_words else None
+
+    @property
+    def fast(self) -> bool:
+        return (self.analyzer == "word" and self.tokenizer is None and self.strip_accents is None
+                and self.token_pattern == DEFAULT_PATTERN)
+
+
+def _jieba_cut():
+    try:
+        import jieba
+    except ImportError:
+        raise BigprepError("`tokenizer` jieba needs the jieba package: "
+                           "pip install 'bigprep[zh]'") from None
+    jieba.setLogLevel(60)
+    return jieba.lcut
+
+
+def stop_set(options: TextOptions) -> frozenset:
+    if options.stop_words == "english":
+        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+        return frozenset(ENGLISH_STOP_WORDS)
+    return frozenset(options.stop_words or ())
+
+
+def terms(texts: pl.Series, options: TextOptions) -> pl.DataFrame:
+    """One row per term occurrence: (document index within the chunk, term).
+
+    Null documents are empty documents.
+    """
+    texts = texts.fill_null("")
+    if options.fast:
+        text = pl.col("t").str.to_lowercase() if options.lowercase else pl.col("t")
+        tokens = (pl.DataFrame({"t": texts})
+                  .select(text.str.extract_all(FAST_PATTERN).alias(TERM))
+                  .with_row_index(DOC).explode(TERM).drop_nulls(TERM))
+        stops = stop_set(options)
+        if stops:
+            tokens = tokens.filter(~pl.col(TERM).is_in(list(stops)))
+        return _word_ngrams(tokens.with_columns(pl.col(DOC).cast(pl.Int64)), options.ngram_range)
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    analyze = TfidfVectorizer(**options.sklearn_params()).build_analyzer()
+    lists = [analyze(doc) for doc in texts.to_list()]
+    return (pl.DataFrame({TERM: pl.Series(lists, dtype=pl.List(pl.String))})
+            .with_row_index(DOC).explode(TERM).drop_nulls(TERM)
+            .with_columns(pl.col(DOC).cast(pl.Int64)))
+
+
+def _word_ngrams(tokens: pl.DataFrame, ngram_range: tuple[int, int]) -> pl.DataFrame:
+    """Word n-grams within each document, joined by a space (as scikit-learn)."""
+    low, high = ngram_range
+    if (low, high) == (1, 1):
+        return tokens
+    tokens = tokens.with_columns(pl.int_range(pl.len()).over(DOC).alias(POS))
+    parts = [tokens.select(DOC, TERM)] if low <= 1 else []
+    shifted = [pl.col(TERM)]
+    for n in range(2, high + 1):
+        shifted.append(pl.col(TERM).shift(-(n - 1)).over(DOC))
+        if n >= low:
+            gram = pl.concat_str(shifted, separator=" ")  # null where the doc ran out
+            parts.append(tokens.select(DOC, gram.alias(TERM)).drop_nulls(TERM))
+    return pl.concat(parts)
