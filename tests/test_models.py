@@ -13,8 +13,9 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, f1_score, log_loss, r2_score, roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
+import bigprep
 from bigprep.cli import main
-from bigprep.models.train import TrainOptions, evaluate, load_model, predict, train
+from bigprep.models.store import load_model
 from tests.helpers import read_output, write_partitions
 
 
@@ -53,10 +54,10 @@ def test_logistic_reaches_in_memory_auc_on_time_ordered_partitions(tmp_path, dat
         target, order_by = "target", "mean_radius"
     tr, te, train_df, test_df = split_time_ordered(tmp_path, frame, order_by)
     features = [c for c in frame.columns if c not in (target, "carrier")]
-    result = train(tr, str(tmp_path / "model"), target=target, features=features,
-                   options=TrainOptions(epochs=5), chunk_rows=2048)
-    assert len(result["history"]) <= 5
-    metrics = evaluate(str(tmp_path / "model"), te)
+    model = bigprep.SGDModel(target=target, features=features, epochs=5, chunk_rows=2048).fit(
+        tr, checkpoint=str(tmp_path / "model"))
+    assert len(model.history_) <= 5
+    metrics = bigprep.SGDModel.load(str(tmp_path / "model")).score(te)
     assert metrics["roc_auc"] >= in_memory_auc(train_df, test_df, features, target) - 0.01
 
 
@@ -65,9 +66,9 @@ def test_linear_regression_reaches_ridge_r2_without_diverging(tmp_path):
     frame = pl.from_pandas(data.frame).with_columns(pl.col("target") * 1000 + 50_000)
     tr, te, train_df, test_df = split_time_ordered(tmp_path, frame, "bmi", parts=4)
     features = [c for c in frame.columns if c != "target"]
-    train(tr, str(tmp_path / "m"), target="target", features=features,
-          options=TrainOptions(model="linear", epochs=5, validation=0.0), chunk_rows=64)
-    got = evaluate(str(tmp_path / "m"), te)["r2"]
+    bigprep.SGDModel(target="target", features=features, model="linear", epochs=5,
+                     validation=0.0, chunk_rows=64).fit(tr, checkpoint=str(tmp_path / "m"))
+    got = bigprep.SGDModel.load(str(tmp_path / "m")).score(te)["r2"]
     ridge = Ridge(alpha=1.0).fit(train_df.select(features).to_numpy(), train_df["target"])
     expected = r2_score(test_df["target"], ridge.predict(test_df.select(features).to_numpy()))
     assert got >= expected - 0.01
@@ -75,12 +76,12 @@ def test_linear_regression_reaches_ridge_r2_without_diverging(tmp_path):
 
 def test_evaluate_equals_scikit_learn_metrics_on_the_predictions(tmp_path):
     tr, te, _, test_df = split_time_ordered(tmp_path, drifting_classification(), "num_0")
-    train(tr, str(tmp_path / "m"), target="delayed", categorical=["carrier"],
-          options=TrainOptions(epochs=2), chunk_rows=4096)
-    predict(str(tmp_path / "m"), te, str(tmp_path / "p"), proba=True)
+    bigprep.SGDModel(target="delayed", categorical=["carrier"], epochs=2,
+                     chunk_rows=4096).fit(tr, checkpoint=str(tmp_path / "m"))
+    bigprep.SGDModel.load(str(tmp_path / "m")).predict(te, out=str(tmp_path / "p"), proba=True)
     out = read_output(tmp_path / "p", te)
     y = test_df["delayed"].to_numpy()
-    metrics = evaluate(str(tmp_path / "m"), te, chunk_rows=1000)
+    metrics = bigprep.SGDModel.load(str(tmp_path / "m"), chunk_rows=1000).score(te)
     assert metrics["accuracy"] == pytest.approx(accuracy_score(y, out["prediction"]), abs=1e-12)
     assert metrics["f1"] == pytest.approx(f1_score(y, out["prediction"]), abs=1e-12)
     proba = out.select("proba_0", "proba_1").to_numpy()
@@ -92,9 +93,9 @@ def test_evaluate_equals_scikit_learn_metrics_on_the_predictions(tmp_path):
                                    "bernoulli-nb"])
 def test_other_linear_classifiers_learn(tmp_path, model):
     tr, te, _, _ = split_time_ordered(tmp_path, drifting_classification(), "num_0")
-    train(tr, str(tmp_path / "m"), target="delayed", categorical=["carrier"],
-          options=TrainOptions(model=model, epochs=3), chunk_rows=4096)
-    assert evaluate(str(tmp_path / "m"), te)["accuracy"] > 0.6  # chance is 0.5
+    bigprep.SGDModel(target="delayed", categorical=["carrier"], model=model, epochs=3,
+                     chunk_rows=4096).fit(tr, checkpoint=str(tmp_path / "m"))
+    assert bigprep.SGDModel.load(str(tmp_path / "m")).score(te)["accuracy"] > 0.6  # chance: 0.5
 
 
 def test_rbf_kernel_beats_linear_on_a_nonlinear_problem(tmp_path):
@@ -103,10 +104,9 @@ def test_rbf_kernel_beats_linear_on_a_nonlinear_problem(tmp_path):
     tr, te, _, _ = split_time_ordered(tmp_path, frame, "a", parts=4)
     scores = {}
     for model in ("svm", "rbf-svm"):
-        train(tr, str(tmp_path / model), target="y",
-              options=TrainOptions(model=model, epochs=5, gamma=2.0, kernel_components=300),
-              chunk_rows=500)
-        scores[model] = evaluate(str(tmp_path / model), te)["accuracy"]
+        bigprep.SGDModel(target="y", model=model, epochs=5, gamma=2.0, kernel_components=300,
+                         chunk_rows=500).fit(tr, checkpoint=str(tmp_path / model))
+        scores[model] = bigprep.SGDModel.load(str(tmp_path / model)).score(te)["accuracy"]
     assert scores["rbf-svm"] > 0.93 > scores["svm"]
 
 
@@ -116,25 +116,25 @@ def test_multinomial_nb_and_kmeans(tmp_path):
     frame = pl.DataFrame({"w0": counts[:, 0], "w1": counts[:, 1], "w2": counts[:, 2],
                           "label": np.where(counts[:, 0] > counts[:, 2], "a", "b")})
     paths = write_partitions(frame, tmp_path / "in", [2000, 2000])
-    train(paths, str(tmp_path / "nb"), target="label",
-          options=TrainOptions(model="multinomial-nb", epochs=1), chunk_rows=500)
-    assert evaluate(str(tmp_path / "nb"), paths)["accuracy"] > 0.9
-    train(paths, str(tmp_path / "km"), target=None, features=["w*"],
-          options=TrainOptions(model="kmeans", clusters=2, epochs=2), chunk_rows=500)
-    assert evaluate(str(tmp_path / "km"), paths)["inertia"] > 0
+    bigprep.SGDModel(target="label", model="multinomial-nb", epochs=1,
+                     chunk_rows=500).fit(paths, checkpoint=str(tmp_path / "nb"))
+    assert bigprep.SGDModel.load(str(tmp_path / "nb")).score(paths)["accuracy"] > 0.9
+    bigprep.SGDModel(target=None, features=["w*"], model="kmeans", clusters=2, epochs=2,
+                     chunk_rows=500).fit(paths, checkpoint=str(tmp_path / "km"))
+    assert bigprep.SGDModel.load(str(tmp_path / "km")).score(paths)["inertia"] > 0
 
 
 def test_training_is_reproducible_and_can_continue_on_new_data(tmp_path):
     tr, te, _, _ = split_time_ordered(tmp_path, drifting_classification(), "num_0")
-    opts = {"options": TrainOptions(epochs=2), "chunk_rows": 4096, "categorical": ["carrier"]}
-    train(tr[:4], str(tmp_path / "a"), target="delayed", **opts)
-    train(tr[:4], str(tmp_path / "b"), target="delayed", **opts)
+    opts = {"epochs": 2, "chunk_rows": 4096, "categorical": ["carrier"]}
+    bigprep.SGDModel(target="delayed", **opts).fit(tr[:4], checkpoint=str(tmp_path / "a"))
+    bigprep.SGDModel(target="delayed", **opts).fit(tr[:4], checkpoint=str(tmp_path / "b"))
     (ma, _, _), (mb, _, _) = load_model(str(tmp_path / "a")), load_model(str(tmp_path / "b"))
     np.testing.assert_array_equal(ma.coef_, mb.coef_)
-    result = train(tr[4:], str(tmp_path / "a2"), target=None, init_model=str(tmp_path / "a"),
-                   options=TrainOptions(epochs=1), chunk_rows=4096)
-    assert [h["epoch"] for h in result["history"]][-1] >= 2  # history carried on
-    assert evaluate(str(tmp_path / "a2"), te)["roc_auc"] > 0.8
+    result = bigprep.SGDModel.load(str(tmp_path / "a"), epochs=1, chunk_rows=4096).partial_fit(
+        tr[4:], checkpoint=str(tmp_path / "a2"))
+    assert [h["epoch"] for h in result.history_][-1] >= 2  # history carried on
+    assert bigprep.SGDModel.load(str(tmp_path / "a2")).score(te)["roc_auc"] > 0.8
 
 
 def invoke(*args):
@@ -211,7 +211,7 @@ def test_a_model_holding_untrusted_types_is_refused(tmp_path, labelled):
     blob = sio.dumps({"model": hashlib.sha256})  # a type outside scikit-learn and numpy
     (tmp_path / "m" / "model.skops").write_bytes(blob)
     meta = json.loads((tmp_path / "m" / "model.json").read_text())
-    meta["sha256"] = hashlib.sha256(blob).hexdigest()  # even with a matching checksum
+    meta["payload"]["sha256"] = hashlib.sha256(blob).hexdigest()  # even with a matching checksum
     (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
     result = invoke("evaluate", tmp_path / "m", *labelled)
     assert result.exit_code == 1 and "does not trust" in result.stderr

@@ -9,12 +9,11 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
+import bigprep
+from bigprep import Executor
 from bigprep.cli import main
-from bigprep.executor import Executor
-from bigprep.impute.job import impute
-from bigprep.sink import write_partition
-from bigprep.text import tfidf as tf
-from tests.helpers import read_output, with_holes, write_partitions
+from bigprep.io.sink import write_partition
+from tests.helpers import impute, read_output, with_holes, write_partitions
 
 moto_server = pytest.importorskip("moto.server")
 s3fs = pytest.importorskip("s3fs")
@@ -105,16 +104,17 @@ def test_cli_with_storage_option_update_and_a_cluster(remote_data, tmp_path):
 def test_tfidf_on_s3_equals_local(remote_data, tmp_path):
     fs, endpoint, prefix, paths = remote_data
     storage = {"endpoint_url": endpoint}
-    local = tf.fit(paths, text_column="body", chunk_rows=256)
-    remote = tf.fit([f"s3://{prefix}/raw/"], text_column="body", chunk_rows=256,
-                    storage_options=storage)
-    remote.save(f"s3://{prefix}/tfidf.json", storage)
-    remote = tf.TfidfState.load(f"s3://{prefix}/tfidf.json", storage)
-    assert remote.docs.counts.sort("__bp_term").equals(local.docs.counts.sort("__bp_term"))
+    local = bigprep.TfidfVectorizer(chunk_rows=256).fit(paths, text_column="body")
+    remote = bigprep.TfidfVectorizer(chunk_rows=256, storage_options=storage).fit(
+        [f"s3://{prefix}/raw/"], text_column="body")
+    remote.save(f"s3://{prefix}/tfidf.json")
+    remote = bigprep.TfidfVectorizer.load(f"s3://{prefix}/tfidf.json", storage_options=storage)
+    assert remote.state_.counts.counts.sort("__bp_term").equals(
+        local.state_.counts.counts.sort("__bp_term"))
     with Executor(workers=2) as executor:
-        tf.transform(remote, [f"s3://{prefix}/raw/"], f"s3://{prefix}/vec/", keywords=2,
-                     executor=executor, storage_options=storage)
-    tf.transform(local, paths, str(tmp_path / "vec"), keywords=2)
+        remote.set_params(executor=executor)
+        remote.transform([f"s3://{prefix}/raw/"], out=f"s3://{prefix}/vec/", keywords=2)
+    local.transform(paths, out=str(tmp_path / "vec"), keywords=2)
     with fs.open(f"{prefix}/vec/day/part-2.parquet") as fh:
         assert pl.read_parquet(fh).equals(read_output(tmp_path / "vec", paths[2:3]))
 
@@ -133,27 +133,26 @@ def test_a_failed_upload_leaves_no_object(s3):
 
 
 def test_train_predict_evaluate_from_s3_on_a_cluster_equal_local(remote_data, tmp_path):
-    from bigprep.models.train import TrainOptions, evaluate, predict, train
-
     fs, endpoint, prefix, paths = remote_data
     storage = {"endpoint_url": endpoint}
-    args = {"target": "s", "features": ["x", "t"], "categorical": ["g"],
-            "options": TrainOptions(epochs=2), "chunk_rows": 256}
+    args = {"target": "s", "features": ["x", "t"], "categorical": ["g"], "epochs": 2,
+            "chunk_rows": 256}
     clean = impute(paths, str(tmp_path / "clean"), columns={"x": "mean", "s": "mode"})
     cleaned = [str(tmp_path / "clean" / os.path.basename(p)) for p in paths]
     for k, path in enumerate(cleaned):
         fs.put_file(path, f"{prefix}/cleaned/part-{k}.parquet")
-    train(cleaned, str(tmp_path / "m_local"), **args)
+    bigprep.SGDModel(**args).fit(cleaned, checkpoint=str(tmp_path / "m_local"))
     with Executor(workers=2) as executor:
-        train([f"s3://{prefix}/cleaned/"], str(tmp_path / "m_remote"), executor=executor,
-              storage_options=storage, **args)
-        remote_metrics = evaluate(str(tmp_path / "m_remote"), [f"s3://{prefix}/cleaned/"],
-                                  executor=executor, storage_options=storage)
-        predict(str(tmp_path / "m_remote"), [f"s3://{prefix}/cleaned/"],
-                f"s3://{prefix}/pred/", keep=["t"], proba=True, executor=executor,
-                storage_options=storage)
-    assert remote_metrics == evaluate(str(tmp_path / "m_local"), cleaned)
-    predict(str(tmp_path / "m_local"), cleaned, str(tmp_path / "pred"), keep=["t"], proba=True)
+        bigprep.SGDModel(executor=executor, storage_options=storage, **args).fit(
+            [f"s3://{prefix}/cleaned/"], checkpoint=str(tmp_path / "m_remote"))
+        remote = bigprep.SGDModel.load(str(tmp_path / "m_remote"), executor=executor,
+                                       storage_options=storage)
+        remote_metrics = remote.score([f"s3://{prefix}/cleaned/"])
+        remote.predict([f"s3://{prefix}/cleaned/"], out=f"s3://{prefix}/pred/", keep=["t"],
+                       proba=True)
+    local = bigprep.SGDModel.load(str(tmp_path / "m_local"))
+    assert remote_metrics == local.score(cleaned)
+    local.predict(cleaned, out=str(tmp_path / "pred"), keep=["t"], proba=True)
     with fs.open(f"{prefix}/pred/part-3.parquet") as fh:
         assert pl.read_parquet(fh).equals(pl.read_parquet(tmp_path / "pred" / "part-3.parquet"))
     assert clean.files

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -12,9 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer, TfidfVectorizer
 
+import bigprep
 from bigprep.cli import main
-from bigprep.text import tfidf as tf
-from bigprep.text.analyze import TERM, TextOptions
+from bigprep.ops.tfidf.analyze import TextOptions, terms
+from bigprep.ops.tfidf.vectors import to_csr
+from bigprep.state.counts import TERM, TermChunk, TermCounts
 from tests.helpers import read_output, write_partitions
 
 DOCS = [
@@ -24,24 +27,16 @@ DOCS = [
     "The the THE fox fox fox", "dog cat", "Lazy dogs and quick cats",
     "über straße ÉCOLE Ǆemal ﬁne",  # case folding, ligatures
 ] * 3
-TEXT_KEYS = {"analyzer", "ngram_range", "stop_words", "lowercase", "strip_accents",
-             "token_pattern"}
 
 
-def split(kw: dict) -> tf.TfidfParams:
-    text = TextOptions(**{k: v for k, v in kw.items() if k in TEXT_KEYS})
-    return tf.TfidfParams(text=text, **{k: v for k, v in kw.items() if k not in TEXT_KEYS})
-
-
-def vectors(tmp_path, docs, params, sizes=(7, 0, 1, 22), chunk_rows=4, name="out"):
+def vectors(tmp_path, docs, params: dict, sizes=(7, 0, 1, 22), chunk_rows=4, name="out"):
     paths = write_partitions(pl.DataFrame({"id": range(len(docs)), "body": docs},
                                           schema={"id": pl.Int64, "body": pl.String}),
                              tmp_path / "in", list(sizes))
-    state = tf.fit(paths, text_column="body", params=params, chunk_rows=chunk_rows)
-    tf.transform(state, paths, str(tmp_path / name), keep=["id"], keywords=3,
-                 chunk_rows=chunk_rows)
+    v = bigprep.TfidfVectorizer(**params, chunk_rows=chunk_rows).fit(paths, text_column="body")
+    v.transform(paths, out=str(tmp_path / name), keep=["id"], keywords=3)
     out = read_output(tmp_path / name, paths)
-    return state, out, tf.to_csr(out, state.n_features).toarray()
+    return v, out, to_csr(out, v.state_.n_features).toarray()
 
 
 @pytest.mark.parametrize("kw", [
@@ -53,11 +48,11 @@ def vectors(tmp_path, docs, params, sizes=(7, 0, 1, 22), chunk_rows=4, name="out
     {"analyzer": "char", "ngram_range": (1, 2)}, {"analyzer": "char_wb", "ngram_range": (2, 4)},
 ])
 def test_transform_equals_tfidfvectorizer(tmp_path, kw):
-    state, out, got = vectors(tmp_path, DOCS, split(kw))
+    v, out, got = vectors(tmp_path, DOCS, kw)
     reference = TfidfVectorizer(**{k: list(v) if isinstance(v, tuple) and k == "stop_words"
                                    else v for k, v in kw.items()})
     expected = reference.fit_transform([d or "" for d in DOCS]).toarray()
-    assert state.vocabulary.sort("id")[TERM].to_list() == \
+    assert v.state_.vocabulary.sort("id")[TERM].to_list() == \
         reference.get_feature_names_out().tolist()
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
     assert out["id"].to_list() == list(range(len(DOCS)))
@@ -65,24 +60,24 @@ def test_transform_equals_tfidfvectorizer(tmp_path, kw):
 
 
 def test_hashing_mode_equals_hashing_vectorizer_with_transformer(tmp_path):
-    params = tf.TfidfParams(hash_features=2**10, sublinear_tf=True)
-    state, _, got = vectors(tmp_path, DOCS, params)
+    params = {"hash_features": 2**10, "sublinear_tf": True}
+    v, _, got = vectors(tmp_path, DOCS, params)
     counts = HashingVectorizer(n_features=2**10, alternate_sign=False, norm=None)
     expected = TfidfTransformer(sublinear_tf=True).fit_transform(
         counts.transform([d or "" for d in DOCS])).toarray()
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
-    assert state.vocabulary is None
+    assert v.state_.vocabulary is None
 
 
 def test_chinese_with_jieba_equals_tfidfvectorizer(tmp_path):
     jieba = pytest.importorskip("jieba")
     docs = ["我爱北京天安门", "今天天气很好，我们去公园散步", "北京的天气今天很好", None,
             "机器学习和数据处理", "数据太大，内存装不下"] * 2
-    params = tf.TfidfParams(text=TextOptions(tokenizer="jieba"))
-    state, out, got = vectors(tmp_path, docs, params, sizes=(5, 7))
+    params = {"tokenizer": "jieba"}
+    v, out, got = vectors(tmp_path, docs, params, sizes=(5, 7))
     reference = TfidfVectorizer(tokenizer=jieba.lcut, token_pattern=None)
     expected = reference.fit_transform([d or "" for d in docs]).toarray()
-    assert state.vocabulary.sort("id")[TERM].to_list() == \
+    assert v.state_.vocabulary.sort("id")[TERM].to_list() == \
         reference.get_feature_names_out().tolist()
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
     names = reference.get_feature_names_out()
@@ -93,12 +88,13 @@ def test_chinese_with_jieba_equals_tfidfvectorizer(tmp_path):
 
 def test_default_tokens_on_chinese_text_match_scikit_learn(tmp_path):
     docs = ["中文字符测试 和 English words", "数据 数据 处理", "日本語のテキスト"]
-    _, _, got = vectors(tmp_path, docs, tf.TfidfParams(), sizes=(1, 2))
+    _, _, got = vectors(tmp_path, docs, {}, sizes=(1, 2))
     np.testing.assert_allclose(got, TfidfVectorizer().fit_transform(docs).toarray(), atol=1e-12)
 
 
-def term_weights(state, out) -> list[dict]:
-    names = dict(zip(state.vocabulary["id"].to_list(), state.vocabulary[TERM].to_list()))
+def term_weights(v, out) -> list[dict]:
+    vocabulary = v.state_.vocabulary
+    names = dict(zip(vocabulary["id"].to_list(), vocabulary[TERM].to_list()))
     return [{names[i]: round(w, 12) for i, w in zip(ids, ws)}
             for ids, ws in zip(out["tfidf_indices"].to_list(), out["tfidf_weights"].to_list())]
 
@@ -109,32 +105,33 @@ def test_update_equals_fitting_everything_and_keeps_ids(tmp_path):
     a = write_partitions(frame.head(12), tmp_path / "a", [5, 7])
     b = write_partitions(frame.tail(len(new)), tmp_path / "b", [10, 10])
     both = write_partitions(frame, tmp_path / "ab", [5, 7, 10, 10])
-    params = tf.TfidfParams(min_df=2)
-    first = tf.fit(a, text_column="body", params=params)
-    updated = tf.update(first, b)
-    full = tf.fit(both, text_column="body", params=params)
-    assert updated.docs.n_docs == full.docs.n_docs == len(old + new)
-    assert updated.docs.counts.sort(TERM).equals(full.docs.counts.sort(TERM))
-    kept_before = dict(first.vocabulary.iter_rows())
-    assert {t: i for t, i in updated.vocabulary.iter_rows() if t in kept_before} == kept_before
-    tf.transform(updated, both, str(tmp_path / "u"))
-    tf.transform(full, both, str(tmp_path / "f"))
+    params = {"min_df": 2}
+    first = bigprep.TfidfVectorizer(**params).fit(a, text_column="body")
+    updated = copy.deepcopy(first).partial_fit(b)  # partial_fit mutates: keep `first` as fitted
+    full = bigprep.TfidfVectorizer(**params).fit(both, text_column="body")
+    assert updated.documents_ == full.documents_ == len(old + new)
+    assert updated.state_.counts.counts.sort(TERM).equals(full.state_.counts.counts.sort(TERM))
+    kept_before = dict(first.state_.vocabulary.iter_rows())
+    assert {t: i for t, i in updated.state_.vocabulary.iter_rows() if t in kept_before} == \
+        kept_before
+    updated.transform(both, out=str(tmp_path / "u"))
+    full.transform(both, out=str(tmp_path / "f"))
     assert term_weights(updated, read_output(tmp_path / "u", both)) == \
         term_weights(full, read_output(tmp_path / "f", both))
-    refit = tf.update(first, b, refit=True)
-    assert refit.vocabulary.equals(full.vocabulary)
+    refit = copy.deepcopy(first).partial_fit(b, refit=True)
+    assert refit.state_.vocabulary.equals(full.state_.vocabulary)
 
 
 def test_state_survives_a_json_round_trip(tmp_path):
-    state = tf.fit(write_partitions(pl.DataFrame({"body": DOCS}), tmp_path / "in", [30]),
-                   text_column="body", params=tf.TfidfParams(max_features=7))
-    state.save(str(tmp_path / "s.json"))
-    back = tf.TfidfState.load(str(tmp_path / "s.json"))
-    assert back.params == state.params and back.docs.n_docs == state.docs.n_docs
-    assert back.docs.counts.equals(state.docs.counts)
-    assert back.vocabulary.equals(state.vocabulary)
+    v = bigprep.TfidfVectorizer(max_features=7).fit(
+        write_partitions(pl.DataFrame({"body": DOCS}), tmp_path / "in", [30]), text_column="body")
+    v.save(str(tmp_path / "s.json"))
+    back = bigprep.TfidfVectorizer.load(str(tmp_path / "s.json"))
+    assert back.state_.params == v.state_.params and back.documents_ == v.documents_
+    assert back.state_.counts.counts.equals(v.state_.counts.counts)
+    assert back.state_.vocabulary.equals(v.state_.vocabulary)
     saved = json.loads((tmp_path / "s.json").read_text())
-    assert saved["documents"] == 30 and saved["params"]["max_features"] == 7
+    assert saved["payload"]["documents"] == 30 and saved["parameters"]["max_features"] == 7
 
 
 words = st.lists(st.sampled_from(["a1", "bb", "cc", "dd ee", "ff gg hh", "", "bb bb"]),
@@ -142,17 +139,13 @@ words = st.lists(st.sampled_from(["a1", "bb", "cc", "dd ee", "ff gg hh", "", "bb
 
 
 def counts_of(docs):
-    state = tf.DocFreqState()
     frame = pl.Series(docs, dtype=pl.String)
-    from bigprep.text.analyze import terms
-
-    state.update(terms(frame, TextOptions()), len(docs))
-    return state
+    return TermCounts().update(TermChunk(terms(frame, TextOptions()), len(docs)))
 
 
 def canon(state):
     rows = None if state.counts is None else sorted(state.counts.rows())
-    return state.n_docs, rows
+    return state.documents, rows
 
 
 @given(words, words, words)
@@ -160,12 +153,12 @@ def canon(state):
 def test_document_counts_merge_laws(a, b, c):
     x, y, z = counts_of(a), counts_of(b), counts_of(c)
     assert canon(x.merge(y).merge(z)) == canon(x.merge(y.merge(z))) == canon(counts_of(a + b + c))
-    assert canon(x.merge(tf.DocFreqState())) == canon(x) == canon(tf.DocFreqState().merge(x))
+    assert canon(x.merge(TermCounts())) == canon(x) == canon(TermCounts().merge(x))
 
 
 def test_keywords_are_top_terms_with_ties_broken_by_term(tmp_path):
     docs = ["zeta alpha beta", "alpha alpha gamma"]
-    _, out, _ = vectors(tmp_path, docs, tf.TfidfParams(), sizes=(2,))
+    _, out, _ = vectors(tmp_path, docs, {}, sizes=(2,))
     assert out["keywords"].to_list()[0] == ["beta", "zeta", "alpha"]  # beta, zeta tie: by term
     assert out["keywords"].to_list()[1][0] == "alpha"
 
@@ -184,7 +177,7 @@ def test_cli_fit_update_transform_keywords(tmp_path):
     assert result.exit_code == 0, result.output
     assert "documents" in result.stderr
     assert invoke("tfidf", "update", *new, "--state", state, "-q").exit_code == 0
-    assert json.loads(state.read_text())["documents"] == len(DOCS)
+    assert json.loads(state.read_text())["payload"]["documents"] == len(DOCS)
     result = invoke("tfidf", "transform", *new, "--state", state, "--out", tmp_path / "v",
                     "--keep", "id,title", "--keywords", "4", "-q")
     assert result.exit_code == 0, result.output

@@ -104,6 +104,10 @@ class TfidfVectorizer(Estimator):
         return self.state_.params.text_column
 
     # -- learning ----------------------------------------------------------------------
+    def _fitted_op(self) -> Tfidf:
+        """The fitted parameters, run with this estimator's ``chunk_rows``."""
+        return Tfidf(self.state_.params.model_copy(update={"chunk_rows": self.chunk_rows}))
+
     def _op(self, text_column: str) -> Tfidf:
         return Tfidf({**self._saved_params(), "text_column": text_column})
 
@@ -126,7 +130,7 @@ class TfidfVectorizer(Estimator):
         if text_column not in (None, prior.params.text_column):
             raise BigprepError(f"`text_column` {text_column}: the state counts column "
                                f"{prior.params.text_column!r}.")
-        op = Tfidf(prior.params)
+        op = self._fitted_op()
         self.state_ = fit_operation(op, self._open(inputs, state=state), self._executor(),
                                     chunk_rows=op.params.chunk_rows, prior=prior, refit=refit)
         return self
@@ -138,7 +142,7 @@ class TfidfVectorizer(Estimator):
         ``tfidf_weights`` (a sparse row; ``vectors=False`` leaves them out) and, with
         ``keywords=K``, the top K terms of each document. Returns the files written."""
         self._check_fitted()
-        op = Tfidf(self.state_.params)
+        op = self._fitted_op()
         dataset = self._open(inputs, out=out)
         op.plan(dataset, self.state_)
         transform = op.transformer(self.state_, dataset, keep=keep, keywords=keywords,

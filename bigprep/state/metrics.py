@@ -35,6 +35,10 @@ class Predictions(NamedTuple):
     score: np.ndarray | None = None
 
 
+def _add(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    return a if b is None else b if a is None else a + b
+
+
 def _array_payload(sidecar: dict, key: str, array: np.ndarray | None) -> bool:
     if array is not None:
         sidecar[key] = array.astype(np.int64).tobytes()
@@ -49,16 +53,15 @@ class ClassificationMetrics(StateBase):
     confusion: np.ndarray = None
     log_loss: float = 0.0
     log_loss_rows: int = 0
-    positive: np.ndarray | None = None  # score histogram of the positive class (binary)
+    # score histograms of the positive and negative class (binary), made at the first
+    # score: an empty state stays small, as the engine ships it to every task
+    positive: np.ndarray | None = None
     negative: np.ndarray | None = None
 
     def __post_init__(self):
         k = len(self.classes)
         if self.confusion is None:
             self.confusion = np.zeros((k, k), dtype=np.int64)
-        if k == 2 and self.positive is None:
-            self.positive = np.zeros(1 << AUC_BITS, dtype=np.int64)
-            self.negative = np.zeros(1 << AUC_BITS, dtype=np.int64)
 
     def empty(self) -> ClassificationMetrics:
         return ClassificationMetrics(list(self.classes))
@@ -73,19 +76,20 @@ class ClassificationMetrics(StateBase):
             picked = np.clip(proba[np.arange(len(t)), t], 1e-15, 1.0)
             self.log_loss -= float(np.log(picked).sum())
             self.log_loss_rows += len(t)
-        if self.positive is not None and score is not None:
+        if len(self.classes) == 2 and score is not None:
+            if self.positive is None:
+                self.positive = np.zeros(1 << AUC_BITS, dtype=np.int64)
+                self.negative = np.zeros(1 << AUC_BITS, dtype=np.int64)
             buckets = _score_buckets(score)
             self.positive += np.bincount(buckets[t == 1], minlength=1 << AUC_BITS)
             self.negative += np.bincount(buckets[t == 0], minlength=1 << AUC_BITS)
         return self
 
     def merge(self, other: ClassificationMetrics) -> ClassificationMetrics:
-        both = self.positive is not None
         return ClassificationMetrics(
             self.classes, self.confusion + other.confusion, self.log_loss + other.log_loss,
-            self.log_loss_rows + other.log_loss_rows,
-            self.positive + other.positive if both else None,
-            self.negative + other.negative if both else None)
+            self.log_loss_rows + other.log_loss_rows, _add(self.positive, other.positive),
+            _add(self.negative, other.negative))
 
     def result(self) -> dict:
         c = self.confusion
@@ -110,8 +114,11 @@ class ClassificationMetrics(StateBase):
         return out
 
     def canonical(self):
-        return self.confusion.tolist(), round(self.log_loss, 9), self.log_loss_rows, \
-            None if self.positive is None else (self.positive.tolist(), self.negative.tolist())
+        def nonzero(hist):  # the buckets that hold scores (no histogram: none)
+            return [] if hist is None else [(int(i), int(hist[i])) for i in np.flatnonzero(hist)]
+
+        return (self.confusion.tolist(), self.log_loss, self.log_loss_rows,
+                nonzero(self.positive), nonzero(self.negative))
 
     def to_payload(self, sidecar: dict, key: str) -> dict:
         return {"classes": [c.item() if hasattr(c, "item") else c for c in self.classes],
