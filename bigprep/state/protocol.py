@@ -64,6 +64,11 @@ class StateBase:
         """The empty state new rows are folded into before they merge into this one."""
         return self.empty()
 
+    def compact(self) -> Self:
+        """The state as kept once fitted: what later updates need (a median keeps only a
+        window of values around it)."""
+        return self
+
     def finish(self) -> Self:
         """After a pass: the state to keep (a multi-pass state may settle here)."""
         return self

@@ -250,11 +250,15 @@ class MedianState(StateBase):
         return MedianState(lo=lo, hi=hi, with_hist=True, cap=0, kind=self.kind)
 
     @property
-    def complete(self) -> bool:
-        """The middle ranks are among the kept values (or the median was saved)."""
+    def covered(self) -> bool:
+        """The middle ranks are among the kept values."""
         m_lo, m_hi = self.ranks()
-        return self.saved is not None or (
-            self.values is not None and self.below <= m_lo and m_hi < self.below + self.inside)
+        return self.values is not None and self.below <= m_lo and m_hi < self.below + self.inside
+
+    @property
+    def complete(self) -> bool:
+        """The median is known: from the kept values, or as it was saved."""
+        return self.covered or self.saved is not None
 
     def result(self) -> float | None:
         """The median (mean of the two middle values); None with no values.
@@ -263,7 +267,7 @@ class MedianState(StateBase):
         median out of is not ``complete`` and raises."""
         if self.count == 0:
             return None
-        if self.saved is not None:
+        if not self.covered and self.saved is not None:
             return self.saved
         a, b = self.middle()
         return (a + b) / 2 if a != b else float(a)
@@ -279,12 +283,16 @@ class MedianState(StateBase):
 
     def exact(self):
         """The median as a fraction for integer columns (no rounding on the way)."""
-        if self.saved is not None or self.values is None:
+        if not self.covered:
             return self.result()
         a, b = self.middle()
         return Fraction(a + b, 2) if isinstance(a, int) else self.result()
 
     # -- the saved window ----------------------------------------------------------
+    def compact(self) -> MedianState:
+        """Once fitted: only the window of values an exact update needs."""
+        return self.trimmed() if self.count and self.values is not None else self
+
     def trimmed(self) -> MedianState:
         """Keep only the values within WINDOW ranks of the median (for updates)."""
         m_lo, m_hi = self.ranks()
@@ -294,7 +302,7 @@ class MedianState(StateBase):
         keep = ordered[start:stop]
         out = MedianState(with_hist=False, below=self.below + start,
                           above=self.above + len(ordered) - stop, values=keep,
-                          cap=len(keep), kind=self.kind)
+                          cap=COLLECT_CAP + len(keep), kind=self.kind)
         out.saved = self.result()
         return out
 

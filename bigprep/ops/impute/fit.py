@@ -208,7 +208,7 @@ def finish(params, planned: ImputePlan, reduced: Fields | None, dataset: Dataset
         for kind in p.stats:
             key = stat_key(p.column, kind)
             old = prior.states.get(key) if prior is not None else None
-            states[key] = _merged(p.column, old, reduced[key]) if learn else old
+            states[key] = _merged(p.column, old, reduced[key]).compact() if learn else old
     nulls = dict(counted.nulls)
     if prior is not None and learn:
         for column, count in prior.nulls.items():
