@@ -42,7 +42,7 @@ def validate(params_type: type[Params], values: dict) -> Params:
         return params_type(**values)
     except ValidationError as exc:
         # an unknown name first: it is the likeliest cause of the other errors (a typo)
-        error = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
+        error = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
         name = str(error["loc"][0]) if error["loc"] else "parameters"
         if error["type"] == "extra_forbidden":
             close = difflib.get_close_matches(name, list(params_type.model_fields), 1)
