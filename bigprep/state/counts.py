@@ -13,7 +13,7 @@ from typing import NamedTuple
 import polars as pl
 
 from ..io.values import frame_from_bytes, frame_to_bytes, to_json_value
-from .protocol import StateBase, register
+from .protocol import StateBase, register, statistic
 
 DOC, TERM, DF, TF = "__bp_doc", "__bp_term", "df", "tf"
 
@@ -30,6 +30,7 @@ def _sorted_rows(frame: pl.DataFrame | None) -> list | None:
     return None if frame is None else sorted(frame.iter_rows(), key=repr)
 
 
+@statistic("mode", numeric_only=False)
 @register("value_counts")
 @dataclass
 class ValueCounts(StateBase):

@@ -13,7 +13,7 @@ from fractions import Fraction
 
 import polars as pl
 
-from .protocol import StateBase, register
+from .protocol import StateBase, register, statistic
 
 
 @register("moments", example=lambda: Moments(second=True))
@@ -90,4 +90,5 @@ class Moments(StateBase):
         return cls(data["count"], data["sum"], data.get("m2", 0.0), "m2" in data)
 
 
-register("mean", example=Moments)(Moments)  # the imputer's mean: no M2 to compute
+# the imputer's mean: no M2 to compute
+statistic("mean", numeric_only=True)(register("mean", example=Moments)(Moments))

@@ -106,6 +106,25 @@ def register(kind: str, example: Callable[[], State] | None = None):
     return add
 
 
+@dataclass(frozen=True)
+class Statistic:
+    name: str  # the strategy name users write, e.g. "median"
+    cls: type
+    numeric_only: bool
+
+
+STATISTICS: dict[str, Statistic] = {}
+
+
+def statistic(name: str, *, numeric_only: bool):
+    """Class decorator: a registered state that is also an imputation strategy (its
+    ``exact()`` / ``result()`` is the fill value). This is all a new strategy needs."""
+    def add(cls):
+        STATISTICS[name] = Statistic(name, cls, numeric_only)
+        return cls
+    return add
+
+
 def decode(kind: str, data: dict, sidecar: dict, key: str) -> State:
     """A state from its payload, by its registered kind."""
     return REGISTRY[kind].cls.from_payload(data, sidecar, key)

@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from ..errors import BigprepError
-from .protocol import StateBase, register
+from .protocol import StateBase, register, statistic
 
 BINS = 1 << 16
 FULL = (0, (1 << 64) - 1)
@@ -88,6 +88,7 @@ def _concat(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
     return np.concatenate([a, b])
 
 
+@statistic("median", numeric_only=True)
 @register("median")
 @dataclass
 class MedianState(StateBase):

@@ -103,7 +103,7 @@ class ImputeTransform:
             for step in plan.steps:
                 if step.kind == "constant":
                     parts.append(pl.lit(plan.constant, dtype=plan.dtype))
-                elif step.kind in ("mean", "median", "mode"):
+                elif step.kind not in scanning.NEEDS:  # a learned statistic
                     parts.append(pl.lit(self.fills[f"{plan.column}:{step.kind}"],
                                         dtype=plan.dtype))
                 else:

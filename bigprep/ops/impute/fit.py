@@ -19,15 +19,11 @@ from ...io.dataset import Dataset
 from ...io.statefile import now
 from ...io.values import frame_from_bytes, frame_to_bytes, to_json_value
 from ...state.composite import Fields, Member
-from ...state.counts import ValueCounts
-from ...state.moments import Moments
-from ...state.protocol import decode
-from ...state.quantile import MedianState
+from ...state.protocol import STATISTICS, decode
 from ...state.runs import NullCounts
 from . import scan as scanning
 from .strategies import ColumnPlan, _plan, parse_chain, plan_columns
 
-STATISTICS = {"mean": Moments, "median": MedianState, "mode": ValueCounts}
 NULLS, FILLS = "nulls", "fills"
 
 
@@ -122,7 +118,7 @@ class ImputeState:
             plans.append(plan)
             for kind in plan.stats:
                 key = stat_key(column, kind)
-                states[key] = decode(STATISTICS[kind].KIND, entry[kind], sidecar, key)
+                states[key] = decode(STATISTICS[kind].cls.KIND, entry[kind], sidecar, key)
         tail = frame_from_bytes(sidecar["__tail__"]) if "__tail__" in sidecar else None
         nulls = {c: e["nulls"] for c, e in data["columns"].items()}
         return cls(plans, data["group_by"], data["order_by"], data["rows"], data["partitions"],
@@ -186,7 +182,7 @@ def reduction(params, planned: ImputePlan, dataset: Dataset, prior: ImputeState 
         for kind in p.stats:
             key = stat_key(p.column, kind)
             old = prior.states.get(key) if prior is not None else None
-            state = old.continuation() if old is not None else STATISTICS[kind].for_column(
+            state = old.continuation() if old is not None else STATISTICS[kind].cls.for_column(
                 p.dtype, dataset.bounds.get(p.column))
             members[key] = Member(state, p.column)
     if scans:

@@ -14,12 +14,15 @@ import polars as pl
 
 from ...errors import BigprepError
 from ...io.values import is_numeric, parse_value
+from ...state import STATISTICS  # every registered statistic is a strategy
 
-STATS = ("mean", "median", "mode")
-SCANS = ("ffill", "bfill", "interpolate")
+SCANS = ("ffill", "bfill", "interpolate")  # fills from neighbours (scan.py)
 ALIASES = {"most_frequent": "mode", "forward": "ffill", "pad": "ffill",
            "backward": "bfill", "linear": "interpolate", "average": "mean"}
-NUMERIC_ONLY = ("mean", "median", "interpolate")
+
+
+def is_statistic(kind: str) -> bool:
+    return kind in STATISTICS
 
 
 @dataclass(frozen=True)
@@ -47,10 +50,11 @@ def parse_chain(text: str, where: str) -> tuple[Step, ...]:
             break
         head, _, rest = rest.partition(",")
         name = ALIASES.get(head.strip().lower(), head.strip().lower())
-        if name not in STATS + SCANS:
+        if name not in (*STATISTICS, *SCANS):
             raise BigprepError(
-                f"{where} {text}: unknown strategy {head.strip()!r}. Use constant:VALUE, mean, "
-                "median, mode (most_frequent), ffill, bfill or interpolate, comma-chained.")
+                f"{where} {text}: unknown strategy {head.strip()!r}. Use constant:VALUE, "
+                f"{', '.join(STATISTICS)} (mode: most_frequent), ffill, bfill or interpolate, "
+                "comma-chained.")
         steps.append(Step(name))
         rest = rest.strip()
     if not steps:
@@ -59,7 +63,9 @@ def parse_chain(text: str, where: str) -> tuple[Step, ...]:
 
 
 def serves(step: Step, dtype: pl.DataType) -> bool:
-    return is_numeric(dtype) if step.kind in NUMERIC_ONLY else True
+    numeric_only = step.kind == "interpolate" or (
+        is_statistic(step.kind) and STATISTICS[step.kind].numeric_only)
+    return is_numeric(dtype) if numeric_only else True
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,7 @@ class ColumnPlan:
 
     @property
     def stats(self) -> list[str]:
-        return [s.kind for s in self.steps if s.kind in STATS]
+        return [s.kind for s in self.steps if is_statistic(s.kind)]
 
     @property
     def scans(self) -> list[str]:
