@@ -181,3 +181,24 @@ def test_profile_counts_null_runs_across_files(data):
 def test_every_command_has_help_with_an_example(command):
     result = invoke(*command, "--help")
     assert result.exit_code == 0 and "Example:" in result.output
+
+
+def test_apply_fills_with_a_saved_state_and_learns_nothing(data):
+    frame, paths, tmp = data
+    state = tmp / "s.json"
+    opts = ["-c", "temp=ffill,mean", "-c", "status=mode", "--group-by", "sensor", "-q"]
+    assert invoke("impute", *paths[:2], "--state", state, *opts).exit_code == 0
+    saved = state.read_bytes()
+    result = invoke("impute", paths[2], "--out", tmp / "o", "--state", state, "--apply",
+                    "--group-by", "sensor", "-q")
+    assert result.exit_code == 0, result.output
+    assert state.read_bytes() == saved  # the state is not changed
+    out = pl.read_parquet(tmp / "o" / "part-2.parquet")
+    # rows 6, 7 of sensors a, b: b's null temp is carried in from row 5 (5.0), learned before
+    assert out["temp"].to_list() == [6.0, 5.0]
+    fitted = frame.head(6)
+    assert out["status"].to_list() == ["bad", fitted["status"].drop_nulls().mode().sort()[0]]
+    for bad in (["--strategy", "mean"], ["--update"]):
+        result = invoke("impute", paths[2], "--out", tmp / "o2", "--state", state, "--apply",
+                        *bad)
+        assert result.exit_code != 0 and "Traceback" not in result.output

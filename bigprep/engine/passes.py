@@ -65,6 +65,20 @@ def reduce_each(partitions: Sequence[Partition], template, executor, *, chunk_ro
     return executor.map(fold_partition, jobs, label=label)
 
 
+class MapDefaults:
+    """What most transforms share: every partition alike, no per-file numbers, no
+    streaming query (so chunk by chunk)."""
+
+    def for_partition(self, partition: Partition):
+        return self
+
+    def counts(self, out) -> dict:
+        return {}
+
+    def lazy(self, partition: Partition):
+        return None
+
+
 class ChunkTransform(Protocol):
     """A fitted transform as the writer uses it; plain data, so it pickles to workers."""
 

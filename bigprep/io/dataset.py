@@ -54,7 +54,7 @@ def _resolve_remote(inputs: list[str], options: dict) -> tuple[list[str], str, s
             found = [inner]
         else:
             raise BigprepError(f"{item}: no such object or prefix (or no access: check the "
-                               "credentials and --storage-option endpoint_url=...).")
+                               "credentials and `storage_options` such as endpoint_url).")
         if not found:
             raise BigprepError(f"{item}: matches no *.parquet object.")
         files.extend(found)

@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..errors import BigprepError
-from ..ops.base import Params
+from ..ops.base import Checked
 from ..ops.encode import FeatureSpec
 
 CLASSIFIERS = ("logistic", "svm", "modified-huber", "perceptron", "passive-aggressive",
@@ -27,7 +27,7 @@ def check_task(model: str, task: str | None) -> None:
                            "model). Use model linear for regression, kmeans for cluster.")
 
 
-class TrainOptions(Params):
+class TrainOptions(Checked):
     """How a model is built and trained: the model family and its hyper-parameters."""
 
     model: Literal[MODELS] = Field("logistic", description="The model family.")

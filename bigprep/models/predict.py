@@ -13,8 +13,9 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from ..engine.passes import MapDefaults
 from ..errors import BigprepError
-from ..io.dataset import DEFAULT_CHUNK_ROWS, Chunk, Dataset, Partition
+from ..io.dataset import Chunk, Dataset
 from ..ops.base import Operation, Params, register
 from ..ops.encode import FeatureSpec
 from ..state.metrics import (
@@ -43,7 +44,6 @@ class Trained:
 class PredictParams(Params):
     keep: tuple[str, ...] = Field((), description="Columns to copy to the output, e.g. id.")
     proba: bool = Field(False, description="Add a proba_CLASS column per class.")
-    chunk_rows: int = Field(DEFAULT_CHUNK_ROWS, ge=1)
 
 
 @register
@@ -62,7 +62,7 @@ class Predict(Operation):
 
 
 @dataclass
-class PredictTransform:
+class PredictTransform(MapDefaults):
     trained: Trained
     keep: list
     proba: bool
@@ -84,9 +84,6 @@ class PredictTransform:
     def reads(self) -> list[str]:
         return list(dict.fromkeys(self.keep + self.trained.needed(False)))
 
-    def for_partition(self, partition: Partition) -> PredictTransform:
-        return self
-
     def transform(self, chunk: Chunk) -> pl.DataFrame:
         spec = self.trained.spec
         pred, proba, _ = predict_matrix(self.trained.model, spec,
@@ -98,15 +95,9 @@ class PredictTransform:
                                    for i, c in enumerate(spec.classes))
         return out.cast(dict(self.schema))
 
-    def counts(self, out) -> dict:
-        return {}
-
-    def lazy(self, partition: Partition):
-        return None
-
 
 class EvaluateParams(Params):
-    chunk_rows: int = Field(DEFAULT_CHUNK_ROWS, ge=1)
+    """Only ``chunk_rows``: the model decides the rest."""
 
 
 @register

@@ -68,58 +68,77 @@ def train(dataset: Dataset, model, spec: FeatureSpec, options: TrainOptions, *,
     the validation rows); returns (best model, history). ``checkpoint(model, history)``
     runs after every epoch."""
     chunks = chunk_list(dataset, chunk_rows)
-    share, seed = options.validation, options.seed
-    classes = np.array(spec.classes) if spec.task == "classification" else None
-    val_X, val_y, kept = [], [], 0
+    validation = _Validation(options.max_validation_rows)
     best_loss, best_model, stale = float("inf"), None, 0
     history = list(history or [])
     for epoch in range(options.epochs):
-        rng = np.random.default_rng([seed, len(history)])
-        order = rng.permutation(len(chunks))
-        with ThreadPoolExecutor(1) as reader:  # the next chunk is read while this one trains
-            def load(chunk: int, want_val: bool, epoch_seed: int = len(history)):
-                return reader.submit(_load_xy, chunks[chunk], spec, share, seed,
-                                     [seed, epoch_seed, chunk], want_val)
-
-            first_epoch = epoch == 0
-            pending = load(int(order[0]), first_epoch) if len(order) else None
-            for k in range(len(order)):
-                X, y, X_val, y_val = pending.result()
-                if k + 1 < len(order):
-                    pending = load(int(order[k + 1]),
-                                   first_epoch and kept < options.max_validation_rows)
-                if X_val is not None and len(X_val) and kept < options.max_validation_rows:
-                    val_X.append(X_val)
-                    val_y.append(y_val)
-                    kept += len(X_val)
-                if not len(X):
-                    continue
-                Xt = kernel_features(model, X)
-                est = final_step(model)
-                if spec.task == "classification":
-                    est.partial_fit(Xt, y, classes=classes)
-                elif spec.task == "regression":
-                    est.partial_fit(Xt, y)
-                else:
-                    est.partial_fit(Xt)
-        if val_X:
-            VX = np.vstack(val_X)
-            vy = np.concatenate(val_y) if spec.target else None
-            loss = validation_loss(model, spec, VX, vy)
-        else:
-            loss = float("nan")
+        _epoch(model, spec, options, chunks, len(history), validation, first=epoch == 0)
+        loss = validation.loss(model, spec)
         history.append({"epoch": len(history) + 1, "validation_loss": loss,
-                        "validation_rows": kept})
+                        "validation_rows": validation.kept})
         if log:
-            log(f"epoch {len(history)}: validation loss {loss:.6g} ({kept:,} rows)")
+            log(f"epoch {len(history)}: validation loss {loss:.6g} "
+                f"({validation.kept:,} rows)")
         if loss < best_loss - options.tol or best_model is None:
             best_loss, best_model, stale = loss, copy.deepcopy(model), 0
         else:
             stale += 1
         if checkpoint is not None:
             checkpoint(best_model, history)
-        if val_X and stale >= options.patience:
+        if validation.kept and stale >= options.patience:
             if log:
                 log(f"early stop: no better validation loss for {stale} epochs")
             break
     return best_model, history
+
+
+class _Validation:
+    """The held-out rows, gathered during the first epoch (up to ``cap`` rows)."""
+
+    def __init__(self, cap: int):
+        self.cap, self.kept, self.X, self.y = cap, 0, [], []
+
+    @property
+    def wanted(self) -> bool:
+        return self.kept < self.cap
+
+    def add(self, X, y) -> None:
+        if X is not None and len(X) and self.wanted:
+            self.X.append(X)
+            self.y.append(y)
+            self.kept += len(X)
+
+    def loss(self, model, spec: FeatureSpec) -> float:
+        if not self.X:
+            return float("nan")
+        y = np.concatenate(self.y) if spec.target else None
+        return validation_loss(model, spec, np.vstack(self.X), y)
+
+
+def _epoch(model, spec: FeatureSpec, options: TrainOptions, chunks: list, epoch_seed: int,
+           validation: _Validation, first: bool) -> None:
+    """One pass over the chunks in a seeded shuffled order, reading the next chunk
+    while this one trains."""
+    seed, share = options.seed, options.validation
+    order = np.random.default_rng([seed, epoch_seed]).permutation(len(chunks))
+    classes = np.array(spec.classes) if spec.task == "classification" else None
+    with ThreadPoolExecutor(1) as reader:
+        def load(chunk: int, want_val: bool):
+            return reader.submit(_load_xy, chunks[chunk], spec, share, seed,
+                                 [seed, epoch_seed, chunk], want_val)
+
+        pending = load(int(order[0]), first) if len(order) else None
+        for k in range(len(order)):
+            X, y, X_val, y_val = pending.result()
+            if k + 1 < len(order):
+                pending = load(int(order[k + 1]), first and validation.wanted)
+            validation.add(X_val, y_val)
+            if not len(X):
+                continue
+            Xt, est = kernel_features(model, X), final_step(model)
+            if spec.task == "classification":
+                est.partial_fit(Xt, y, classes=classes)
+            elif spec.task == "regression":
+                est.partial_fit(Xt, y)
+            else:
+                est.partial_fit(Xt)

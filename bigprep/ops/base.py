@@ -15,19 +15,26 @@ from __future__ import annotations
 import difflib
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..engine.passes import reduce
 from ..errors import BigprepError
-from ..io.dataset import Dataset
+from ..io.dataset import DEFAULT_CHUNK_ROWS, Dataset
 
 OPERATIONS: dict[str, type[Operation]] = {}
 
 
-class Params(BaseModel):
-    """Base of every operation's parameters: unknown names are refused."""
+class Checked(BaseModel):
+    """Declared parameters: types and bounds checked, unknown names refused."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class Params(Checked):
+    """Base of every operation's parameters."""
+
+    chunk_rows: int = Field(DEFAULT_CHUNK_ROWS, ge=1, description="Rows per chunk; memory "
+                            "grows with it.")
 
 
 def register(cls):
@@ -36,7 +43,7 @@ def register(cls):
     return cls
 
 
-def validate(params_type: type[Params], values: dict) -> Params:
+def validate(params_type: type[Checked], values: dict) -> Checked:
     """Validated parameters, or one clear error naming the parameter."""
     try:
         return params_type(**values)

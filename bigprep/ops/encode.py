@@ -16,8 +16,9 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from ..engine.passes import MapDefaults
 from ..errors import BigprepError
-from ..io.dataset import DEFAULT_CHUNK_ROWS, Dataset, Partition, chunk_spans, read_span
+from ..io.dataset import Dataset, Partition, chunk_spans, read_span
 from ..io.values import is_numeric
 from ..state.composite import Fields, Member
 from ..state.counts import ValueCounts
@@ -142,7 +143,6 @@ class EncodeParams(Params):
                                       "default: every column but the target.")
     categorical: tuple[str, ...] = Field((), description="Columns to one-hot encode.")
     scale: bool = Field(True, description="Standardise numbers (naive Bayes wants them raw).")
-    chunk_rows: int = Field(DEFAULT_CHUNK_ROWS, ge=1)
 
 
 @register
@@ -214,7 +214,7 @@ def spec_of(params: EncodeParams, plan, stats: Fields) -> FeatureSpec:
 
 
 @dataclass
-class EncodeTransform:
+class EncodeTransform(MapDefaults):
     """Rows to the model's matrix, one float64 column per feature name."""
 
     spec: FeatureSpec
@@ -228,18 +228,9 @@ class EncodeTransform:
     def schema(self) -> pl.Schema:
         return pl.Schema(dict.fromkeys(self.spec.names, pl.Float64))
 
-    def for_partition(self, partition: Partition) -> EncodeTransform:
-        return self
-
     def transform(self, chunk) -> pl.DataFrame:
         X = self.spec.matrix(chunk.frame, chunk.where())
         return pl.DataFrame(X, schema=self.schema, orient="row")
-
-    def counts(self, out) -> dict:
-        return {}
-
-    def lazy(self, partition: Partition):
-        return None
 
 
 def chunk_list(dataset: Dataset, chunk_rows: int) -> list[tuple[Partition, int, int]]:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pydantic import Field
-
-from ..io.dataset import DEFAULT_CHUNK_ROWS, Dataset
+from ..io.dataset import Dataset
 from ..state.composite import Fields, Member
 from ..state.protocol import StateBase
 from ..state.protocol import register as register_state
@@ -60,7 +58,7 @@ class NullsByPartition(StateBase):
 
 
 class ProfileParams(Params):
-    chunk_rows: int = Field(DEFAULT_CHUNK_ROWS, ge=1)
+    """Only ``chunk_rows``: profile has nothing to choose."""
 
 
 @register

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from ...io.dataset import DEFAULT_CHUNK_ROWS, Dataset
+from ...io.dataset import Dataset
 from ..base import Operation, Params, register
 from . import fit as fitting
 from .apply import ImputeTransform
@@ -27,8 +27,6 @@ class ImputeParams(Params):
                                 "imputed column.")
     keep_clean: bool = Field(False, description="Also learn the statistics of columns "
                              "without nulls, for later data that has some.")
-    chunk_rows: int = Field(DEFAULT_CHUNK_ROWS, ge=1, description="Rows per chunk; memory "
-                            "grows with it.")
     compression: str | None = Field("zstd", description="Parquet compression of the output.")
 
     @field_validator("strategy")

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from ...errors import BigprepError
-from ...io.dataset import DEFAULT_CHUNK_ROWS, Dataset
+from ...io.dataset import Dataset
 from ...state.counts import TermChunk, TermCounts
 from ..base import Operation, Params, register, seen_of
 from .analyze import DEFAULT_PATTERN, TextOptions
@@ -43,7 +43,6 @@ class TfidfParams(Params):
     sublinear_tf: bool = False
     hash_features: int | None = Field(None, ge=2, description="No vocabulary: hash terms "
                                       "into this many columns (as HashingVectorizer).")
-    chunk_rows: int = Field(DEFAULT_CHUNK_ROWS, ge=1)
 
     @field_validator("ngram_range")
     @classmethod

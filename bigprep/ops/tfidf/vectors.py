@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from ...io.dataset import Chunk, Dataset, Partition
+from ...engine.passes import MapDefaults
+from ...io.dataset import Chunk, Dataset
 from ...state.counts import DOC, TERM, TF
 from .analyze import terms
 from .vocabulary import ID, IDF, TfidfState
@@ -97,7 +98,7 @@ def vectorize(frame: pl.DataFrame, params, lookup: Lookup, column: str,
 
 
 @dataclass
-class TfidfTransform:
+class TfidfTransform(MapDefaults):
     """The apply map of TF-IDF: kept columns, then the sparse vector and keywords."""
 
     params: object
@@ -123,21 +124,12 @@ class TfidfTransform:
     def reads(self) -> list[str]:
         return list(dict.fromkeys([*self.keep, self.params.text_column]))
 
-    def for_partition(self, partition: Partition) -> TfidfTransform:
-        return self
-
     def transform(self, chunk: Chunk) -> pl.DataFrame:
         made = vectorize(chunk.frame, self.params, self.lookup, self.params.text_column,
                          self.keywords)
         if not self.vectors:
             made = made.drop(INDICES, WEIGHTS)
         return pl.concat([chunk.frame.select(self.keep), made], how="horizontal")
-
-    def counts(self, out) -> dict:
-        return {}
-
-    def lazy(self, partition: Partition):
-        return None
 
 
 def to_csr(frame: pl.DataFrame, n_features: int):
