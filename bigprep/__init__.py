@@ -7,13 +7,12 @@ The Python API mirrors the commands, in scikit-learn's shape:
 ['BigprepError', 'Executor', 'Imputer', 'SGDModel']
 """
 
-__version__ = "0.2.0"
-
 from .api.imputer import Imputer
 from .api.models import SGDModel
 from .api.profile import profile
 from .api.text import TfidfVectorizer
 from .engine.executor import Executor
 from .errors import BigprepError
+from .version import __version__ as __version__
 
 __all__ = ["BigprepError", "Executor", "Imputer", "SGDModel", "TfidfVectorizer", "profile"]

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import BigprepError
+from ..version import __version__
 from .sink import atomic_path, write_json_atomic
 from .storage import is_remote, open_input
 
@@ -42,15 +43,9 @@ class Envelope:
 
     def to_json(self) -> dict:
         return {"format": FORMAT, "version": VERSION, "operation": self.operation,
-                "bigprep_version": _version(), "created": self.created, "saved": now(),
+                "bigprep_version": __version__, "created": self.created, "saved": now(),
                 "updates": self.updates, "parameters": self.parameters,
                 "partitions_seen": self.partitions_seen, "payload": self.payload}
-
-
-def _version() -> str:
-    from .. import __version__
-
-    return __version__
 
 
 def save_envelope(path: str, envelope: Envelope, options: dict | None = None) -> None:
