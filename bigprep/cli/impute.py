@@ -91,8 +91,9 @@ def impute(inputs, out, strategy, column, group_by, order_by, add_indicator, sta
         if apply_only and not out:
             raise click.UsageError("--apply writes filled files: give --out DIR.")
         imp = Imputer.load(state_path, executor=executor, storage_options=storage)
-        imp.set_params(group_by=group_by, order_by=order_by, add_indicator=add_indicator,
-                       chunk_rows=chunk_rows, compression=compression)
+        given = {k: v for k, v in (("group_by", group_by), ("order_by", order_by)) if v}
+        imp.set_params(**given, add_indicator=add_indicator, chunk_rows=chunk_rows,
+                       compression=compression)  # grouping and order: the saved ones
         if apply_only:
             report = imp.transform(inputs, out=out)
         else:
@@ -114,7 +115,9 @@ def print_summary(report: ImputeReport, out, state_path, defaulted: bool) -> Non
     from rich.table import Table
 
     state = report.state
-    title = f"bigprep impute: {state.rows:,} rows, {len(report.files)} files written"
+    written = sum(f["rows"] for f in report.files)
+    title = (f"bigprep impute: {written:,} rows, {len(report.files)} files written; "
+             f"statistics from {state.rows:,} rows")
     table = Table(title=title, title_justify="left")
     for head in ("column", "strategy", "fill values", "nulls filled", "nulls left"):
         table.add_column(head)
