@@ -41,10 +41,6 @@ def impute(inputs, out, *, state_path=None, update=False, **params):
         imp = Imputer.load(state_path, executor=params.pop("executor", None),
                            storage_options=params.pop("storage_options", None))
         imp.set_params(**params)
-        report = imp.partial_fit_transform(inputs, out=out, state=state_path)
-    else:
-        imp = Imputer(keep_clean=bool(state_path), **params)
-        report = imp.fit_transform(inputs, out=out, state=state_path)
-    if state_path:
-        imp.save(state_path)
-    return report
+        return imp.partial_fit_transform(inputs, out=out, save=state_path)
+    imp = Imputer(keep_clean=bool(state_path), **params)
+    return imp.fit_transform(inputs, out=out, save=state_path)

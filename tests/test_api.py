@@ -204,3 +204,75 @@ def test_every_operation_is_registered_and_refuses_unknown_parameters():
     for op in OPERATIONS.values():
         with pytest.raises(bigprep.BigprepError, match="unknown parameter"):
             op({"chunk_rowz": 5})
+
+
+# --- what an outside review and a hostile session found ---------------------------------
+
+def test_applying_a_state_to_the_data_it_was_fitted_on_equals_fitting_it(tmp_path):
+    frame = pl.DataFrame({"x": [None, 1.0, None, 3.0, None]})
+    paths = write_partitions(frame, tmp_path / "in", [2, 3])
+    imp = bigprep.Imputer(columns={"x": "ffill,mean"})
+    imp.fit_transform(paths, out=str(tmp_path / "a"))
+    imp.transform(paths, out=str(tmp_path / "b"))  # the tail (3.0) must not flow backwards
+    assert read_output(tmp_path / "a", paths).equals(read_output(tmp_path / "b", paths))
+    assert read_output(tmp_path / "b", paths)["x"].to_list() == [2.0, 1.0, 1.0, 3.0, 3.0]
+
+
+def test_a_median_update_below_a_window_that_holds_every_value(tmp_path):
+    a = write_partitions(pl.DataFrame({"m": [10, 11, 12]}), tmp_path / "a", [3])
+    b = write_partitions(pl.DataFrame({"m": [1, 2, 3, 4, 5]}), tmp_path / "b", [5])
+    imp = bigprep.Imputer(strategy="median", keep_clean=True).fit(a)
+    imp.save(str(tmp_path / "s.json"))
+    for fitted in (imp, bigprep.Imputer.load(str(tmp_path / "s.json"))):
+        assert fitted.partial_fit(b).statistics_["m"]["median"] == np.median([1, 2, 3, 4, 5, 10, 11, 12])
+
+
+def test_bad_parameters_and_damaged_states_are_one_clear_error(tmp_path, split):
+    import json
+
+    _, a_paths, _, _ = split
+    text = write_partitions(pl.DataFrame({"body": DOCS_A}), tmp_path / "t", [5])
+    cases = [
+        (lambda: bigprep.TfidfVectorizer(stop_words="french").fit(text, text_column="body"),
+         "stop_words"),
+        (lambda: bigprep.TfidfVectorizer(token_pattern=r"(a)(b)").fit(
+            text, text_column="body"), "token_pattern"),
+        (lambda: bigprep.TfidfVectorizer().fit(text, text_column="body").transform(
+            text, out=str(tmp_path / "v"), keywords=-1), "keywords"),
+        (lambda: bigprep.TfidfVectorizer().fit(text, text_column="body").set_params(
+            min_df=2).transform(text, out=str(tmp_path / "v")), "min_df"),
+        (lambda: bigprep.Imputer().fit(5), "inputs"),
+    ]
+    for call, name in cases:
+        with pytest.raises(bigprep.BigprepError, match=name):
+            call()
+    imp = bigprep.Imputer(columns={"x": "median"}).fit(a_paths)
+    state = tmp_path / "s.json"
+    imp.save(str(state))
+    saved = json.loads(state.read_text())
+    for edit in ({"partitions_seen": 5}, {"parameters": {**saved["parameters"],
+                                                         "strategy": "bogus"}}):
+        (tmp_path / "e.json").write_text(json.dumps({**saved, **edit}))
+        (tmp_path / "e.json.npz").write_bytes((tmp_path / "s.json.npz").read_bytes())
+        with pytest.raises(bigprep.BigprepError, match="e.json"):
+            bigprep.Imputer.load(str(tmp_path / "e.json"))
+    (tmp_path / "s.json.npz").write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.raises(bigprep.BigprepError, match="sidecar"):
+        bigprep.Imputer.load(str(state))
+
+
+def test_tfidf_parameters_that_act_on_vectors_may_change_after_fitting(tmp_path):
+    a = write_partitions(pl.DataFrame({"body": DOCS_A}), tmp_path / "a", [5])
+    tf = bigprep.TfidfVectorizer().fit(a, text_column="body").set_params(norm=None)
+    tf.transform(a, out=str(tmp_path / "v1"))
+    bigprep.TfidfVectorizer(norm=None).fit(a, text_column="body").transform(
+        a, out=str(tmp_path / "v2"))
+    assert read_output(tmp_path / "v1", a).equals(read_output(tmp_path / "v2", a))
+
+
+def test_model_load_refuses_an_unknown_training_option(tmp_path, rng):
+    frame = pl.DataFrame({"x": rng.normal(size=200), "y": [0, 1] * 100})
+    paths = write_partitions(frame, tmp_path / "in", [200])
+    bigprep.SGDModel(target="y", epochs=1).fit(paths, checkpoint=str(tmp_path / "m"))
+    with pytest.raises(bigprep.BigprepError, match="epoch"):
+        bigprep.SGDModel.load(str(tmp_path / "m"), epoch=1)

@@ -15,7 +15,7 @@ from ..errors import BigprepError
 from ..io.dataset import Dataset, open_dataset
 from ..io.sink import check_out_dir, check_state_path
 from ..io.statefile import Envelope, decoded, load_envelope, save_envelope
-from ..ops.base import Operation
+from ..ops.base import Operation, validate
 
 RUNTIME = ("executor", "storage_options")  # how to run, not what to compute: never saved
 
@@ -88,3 +88,18 @@ class Estimator:
     @staticmethod
     def _decoded(path, decode, *args):
         return decoded(path, decode, *args)
+
+    @staticmethod
+    def _saved_parameters(path: str, params_type, values: dict):
+        """The saved parameters, checked; a bad one is the file's fault, not the user's."""
+        try:
+            return validate(params_type, values)
+        except BigprepError as err:
+            raise BigprepError(f"`state` {path}: its saved parameters are not valid "
+                               f"({err}); the file was edited or saved by another "
+                               "bigprep. Fit a new state.") from None
+
+    def _saved(self, path: str | None):
+        if path is not None:
+            self.save(path)
+        return self

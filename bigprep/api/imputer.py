@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from ..engine.passes import write_each
 from ..io.dataset import DEFAULT_CHUNK_ROWS
 from ..ops.base import fit as fit_operation
-from ..ops.base import validate
 from ..ops.impute.fit import ImputeState
 from ..ops.impute.operation import Impute
 from .base import Estimator
@@ -119,17 +118,18 @@ class Imputer(Estimator):
                              prior=prior, learn=learn)
 
     # -- learning ----------------------------------------------------------------------
-    def fit(self, inputs, *, state: str | None = None) -> Imputer:
-        """Learn the statistics of ``inputs`` (files, folders, globs, URLs or a list)."""
-        self.state_ = self._fit(self._open(inputs, state=state), None, True)
-        return self
+    def fit(self, inputs, *, save: str | None = None) -> Imputer:
+        """Learn the statistics of ``inputs`` (files, folders, globs, URLs or a list);
+        with ``save=PATH`` also write the state there (checked before any data is read)."""
+        self.state_ = self._fit(self._open(inputs, state=save), None, True)
+        return self._saved(save)
 
-    def partial_fit(self, inputs, *, state: str | None = None) -> Imputer:
+    def partial_fit(self, inputs, *, save: str | None = None) -> Imputer:
         """Merge new partitions into the fitted statistics (old ones are not read
         again); the same as ``fit`` on an imputer not fitted yet."""
         prior = getattr(self, "state_", None)
-        self.state_ = self._fit(self._open(inputs, state=state), prior, True)
-        return self
+        self.state_ = self._fit(self._open(inputs, state=save), prior, True)
+        return self._saved(save)
 
     # -- applying ----------------------------------------------------------------------
     def transform(self, inputs, *, out: str) -> ImputeReport:
@@ -140,20 +140,25 @@ class Imputer(Estimator):
         dataset = self._open(inputs, out=out)
         return self._write(dataset, self._fit(dataset, self.state_, False), out)
 
-    def fit_transform(self, inputs, *, out: str | None, state: str | None = None
+    def fit_transform(self, inputs, *, out: str | None, save: str | None = None
                       ) -> ImputeReport:
-        """``fit`` then ``transform`` of the same inputs, reading them once to learn."""
-        dataset = self._open(inputs, out=out, state=state)
+        """``fit`` then ``transform`` of the same inputs, reading them once to learn
+        (``out=None``: write no data, only learn, and ``save``)."""
+        dataset = self._open(inputs, out=out, state=save)
         self.state_ = self._fit(dataset, None, True)
-        return self._write(dataset, self.state_, out)
+        report = self._write(dataset, self.state_, out)
+        self._saved(save)
+        return report
 
-    def partial_fit_transform(self, inputs, *, out: str | None, state: str | None = None
+    def partial_fit_transform(self, inputs, *, out: str | None, save: str | None = None
                               ) -> ImputeReport:
         """``partial_fit`` then ``transform`` of the same new partitions (one pass to
         learn): what ``bigprep impute --update`` does."""
-        dataset = self._open(inputs, out=out, state=state)
+        dataset = self._open(inputs, out=out, state=save)
         self.state_ = self._fit(dataset, getattr(self, "state_", None), True)
-        return self._write(dataset, self.state_, out)
+        report = self._write(dataset, self.state_, out)
+        self._saved(save)
+        return report
 
     def _write(self, dataset, fitted: ImputeState, out: str | None) -> ImputeReport:
         transform = self._op().transformer(fitted, dataset)
@@ -174,10 +179,10 @@ class Imputer(Estimator):
     def load(cls, path: str, *, executor=None, storage_options: dict | None = None) -> Imputer:
         """An imputer with a saved state, ready to ``transform`` or ``partial_fit``."""
         envelope = cls._load_envelope(path, storage_options)
-        params = cls._decoded(path, validate, Impute.Params, envelope.parameters)
+        params = cls._saved_parameters(path, Impute.Params, envelope.parameters)
         imp = cls(**params.model_dump(), executor=executor, storage_options=storage_options)
         imp.state_ = cls._decoded(path, ImputeState.from_payload, path, envelope.payload,
                                   envelope.sidecar, None, envelope.partitions_seen,
                                   envelope.created, envelope.updates)
-        imp.state_.skipped = {}
+        imp.state_.path = path
         return imp

@@ -168,6 +168,10 @@ class SGDModel(Estimator):
              chunk_rows: int = DEFAULT_CHUNK_ROWS, log=None, **changes) -> SGDModel:
         """A saved model, ready to ``predict``, ``score`` or ``partial_fit`` (``changes``
         set training options for further epochs, e.g. ``epochs=1``)."""
+        unknown = [k for k in changes if k not in OPTIONS]
+        if unknown:
+            raise BigprepError(f"{', '.join(unknown)}: not a training option; known: "
+                               f"{', '.join(OPTIONS)}.")
         estimator, spec, envelope = load_model(path)
         options = {**envelope.parameters, **changes}
         model = cls(target=spec.target, features=tuple(spec.numeric + spec.categorical),

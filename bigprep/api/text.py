@@ -12,6 +12,9 @@ from ..ops.tfidf.operation import Tfidf
 from ..ops.tfidf.vocabulary import ID, TERM, TfidfState
 from .base import Estimator
 
+# parameters that act when vectors are made, from the counts: changeable after fitting
+APPLY_TIME = ("norm", "use_idf", "smooth_idf", "sublinear_tf", "chunk_rows")
+
 
 class TfidfVectorizer(Estimator):
     """scikit-learn's TfidfVectorizer over Parquet partitions, with the same parameters
@@ -105,35 +108,44 @@ class TfidfVectorizer(Estimator):
 
     # -- learning ----------------------------------------------------------------------
     def _fitted_op(self) -> Tfidf:
-        """The fitted parameters, run with this estimator's ``chunk_rows``."""
-        return Tfidf(self.state_.params.model_copy(update={"chunk_rows": self.chunk_rows}))
+        """The fitted parameters, with the ones that act when vectors are made (and
+        chunk_rows) taken from this estimator; the others need a new fit."""
+        fitted = self.state_.params
+        current = {k: v for k, v in self._saved_params().items() if k in APPLY_TIME}
+        changed = [k for k, v in self._saved_params().items() if k not in APPLY_TIME
+                   and validate(Tfidf.Params, {**fitted.model_dump(), k: v}) != fitted]
+        if changed:
+            raise BigprepError(f"`{changed[0]}` was changed after fitting; it decides which "
+                               "terms are counted, so fit again to change it.")
+        return Tfidf(validate(Tfidf.Params, {**fitted.model_dump(), **current}))
 
     def _op(self, text_column: str) -> Tfidf:
         return Tfidf({**self._saved_params(), "text_column": text_column})
 
-    def fit(self, inputs, *, text_column: str, state: str | None = None) -> TfidfVectorizer:
-        """Count the document frequencies of ``text_column`` over ``inputs``."""
+    def fit(self, inputs, *, text_column: str, save: str | None = None) -> TfidfVectorizer:
+        """Count the document frequencies of ``text_column`` over ``inputs``; with
+        ``save=PATH`` also write the state there (checked before any data is read)."""
         op = self._op(text_column)
-        self.state_ = fit_operation(op, self._open(inputs, state=state), self._executor(),
+        self.state_ = fit_operation(op, self._open(inputs, state=save), self._executor(),
                                     chunk_rows=op.params.chunk_rows)
-        return self
+        return self._saved(save)
 
     def partial_fit(self, inputs, *, text_column: str | None = None, refit: bool = False,
-                    state: str | None = None) -> TfidfVectorizer:
+                    save: str | None = None) -> TfidfVectorizer:
         """Add new partitions' counts (old partitions are not read again). Term ids stay;
         new terms are appended (``refit=True`` renumbers them alphabetically)."""
         prior = getattr(self, "state_", None)
         if prior is None:
             if text_column is None:
                 raise BigprepError("`text_column`: give the text column to the first fit.")
-            return self.fit(inputs, text_column=text_column, state=state)
+            return self.fit(inputs, text_column=text_column, save=save)
         if text_column not in (None, prior.params.text_column):
             raise BigprepError(f"`text_column` {text_column}: the state counts column "
                                f"{prior.params.text_column!r}.")
         op = self._fitted_op()
-        self.state_ = fit_operation(op, self._open(inputs, state=state), self._executor(),
+        self.state_ = fit_operation(op, self._open(inputs, state=save), self._executor(),
                                     chunk_rows=op.params.chunk_rows, prior=prior, refit=refit)
-        return self
+        return self._saved(save)
 
     # -- applying ----------------------------------------------------------------------
     def transform(self, inputs, *, out: str, keep=(), keywords: int = 0,
@@ -142,6 +154,8 @@ class TfidfVectorizer(Estimator):
         ``tfidf_weights`` (a sparse row; ``vectors=False`` leaves them out) and, with
         ``keywords=K``, the top K terms of each document. Returns the files written."""
         self._check_fitted()
+        if isinstance(keywords, bool) or not isinstance(keywords, int) or keywords < 0:
+            raise BigprepError(f"`keywords` {keywords!r}: a count of terms, 0 or more.")
         op = self._fitted_op()
         dataset = self._open(inputs, out=out)
         op.plan(dataset, self.state_)
@@ -168,7 +182,7 @@ class TfidfVectorizer(Estimator):
              storage_options: dict | None = None) -> TfidfVectorizer:
         """A vectorizer with a saved state, ready to ``transform`` or ``partial_fit``."""
         envelope = cls._load_envelope(path, storage_options)
-        params = cls._decoded(path, validate, Tfidf.Params, envelope.parameters)
+        params = cls._saved_parameters(path, Tfidf.Params, envelope.parameters)
         tf = cls(**{k: v for k, v in params.model_dump().items() if k != "text_column"},
                  executor=executor, storage_options=storage_options)
         tf.state_ = cls._decoded(path, TfidfState.from_payload, params, envelope.payload,

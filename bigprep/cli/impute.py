@@ -97,15 +97,13 @@ def impute(inputs, out, strategy, column, group_by, order_by, add_indicator, sta
         if apply_only:
             report = imp.transform(inputs, out=out)
         else:
-            report = imp.partial_fit_transform(inputs, out=out, state=state_path)
+            report = imp.partial_fit_transform(inputs, out=out, save=state_path)
     else:
         imp = Imputer(strategy=strategy, columns=columns or None, group_by=group_by,
                       order_by=order_by, add_indicator=add_indicator,
                       keep_clean=bool(state_path), chunk_rows=chunk_rows,
                       compression=compression, executor=executor, storage_options=storage)
-        report = imp.fit_transform(inputs, out=out, state=state_path)
-    if state_path and not apply_only:
-        imp.save(state_path)
+        report = imp.fit_transform(inputs, out=out, save=state_path)
     if not quiet:
         print_summary(report, out, state_path if not apply_only else None,
                       defaulted=not (strategy or columns or update or apply_only))

@@ -118,8 +118,7 @@ def tfidf_fit(inputs, text_column, state_path, min_df, max_df, max_features, ngr
                          smooth_idf=not no_smooth_idf, sublinear_tf=sublinear_tf,
                          hash_features=hash_features, chunk_rows=chunk_rows, executor=executor,
                          storage_options=storage)
-    tf.fit(inputs, text_column=text_column, state=state_path)
-    tf.save(state_path)
+    tf.fit(inputs, text_column=text_column, save=state_path)
     if not quiet:
         _summary(tf, state_path)
 
@@ -145,8 +144,7 @@ def tfidf_update(inputs, state_path, refit, chunk_rows, executor, quiet, storage
     """
     tf = TfidfVectorizer.load(state_path, executor=executor, storage_options=storage)
     tf.set_params(chunk_rows=chunk_rows)
-    tf.partial_fit(inputs, refit=refit, state=state_path)
-    tf.save(state_path)
+    tf.partial_fit(inputs, refit=refit, save=state_path)
     if not quiet:
         _summary(tf, state_path)
 

@@ -58,13 +58,6 @@ def reduce(partitions: Sequence[Partition], template, executor, *, chunk_rows: i
     return run_passes(template, one_pass)
 
 
-def reduce_each(partitions: Sequence[Partition], template, executor, *, chunk_rows: int,
-                reads: list[str] | None = None, label: str = "fit") -> list:
-    """One state per partition (in order), for results that list partitions."""
-    jobs = [(p, template, reads, chunk_rows, None) for p in partitions]
-    return executor.map(fold_partition, jobs, label=label)
-
-
 class MapDefaults:
     """What most transforms share: every partition alike, no per-file numbers, no
     streaming query (so chunk by chunk)."""

@@ -76,6 +76,10 @@ def resolve_paths(inputs: Sequence[str], options: dict | None = None) -> tuple[l
     """
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
+    if not isinstance(inputs, (list, tuple)) or not all(
+            isinstance(i, (str, os.PathLike)) for i in inputs):
+        raise BigprepError(f"`inputs` {inputs!r}: give a path, folder, glob or URL, or a "
+                           "list of them.")
     inputs = [str(i) for i in inputs]
     if inputs and all(is_remote(i) for i in inputs):
         files, root, _ = _resolve_remote(inputs, options or {})

@@ -14,6 +14,7 @@ import io
 import json
 import os
 import posixpath
+import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -60,33 +61,36 @@ def save_envelope(path: str, envelope: Envelope, options: dict | None = None) ->
     write_json_atomic(path, data, options)
 
 
-def load_envelope(path: str, operation: str, title: str,
-                  options: dict | None = None) -> Envelope:
-    """Read a saved state of ``operation`` (``title`` names it in messages); one clear
-    error for any other file."""
-    fix = f"Fit a new {title} state."
+def load_envelope(path: str, operation: str, title: str, options: dict | None = None,
+                  param: str | None = "state") -> Envelope:
+    """Read a saved state of ``operation`` (``title`` names it in messages, ``param``
+    the parameter that gave the path); one clear error for any other file."""
+    fix = "Train it again." if operation == "train" else f"Fit a new {title} state."
+    where = f"`{param}` {path}" if param else path
     try:
         with open_input(path, options or {}, "r") as fh:
             data = json.load(fh)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BigprepError(f"`state` {path}: cannot be read as a saved state ({exc}). {fix}") \
+        raise BigprepError(f"{where}: cannot be read as a saved state ({exc}). {fix}") \
             from None
     found = data.get("format") if isinstance(data, dict) else type(data).__name__
     if found != FORMAT or data.get("version") != VERSION:
         version = data.get("version") if isinstance(data, dict) else None
-        raise BigprepError(f"`state` {path}: not a bigprep {title} state of this version "
-                           f"(format {found!r} version {version!r}; this bigprep reads "
-                           f"{FORMAT!r} version {VERSION}). {fix}")
+        raise BigprepError(f"{where}: not a bigprep {title} state of this version, but "
+                           f"another format or version (format {found!r} version "
+                           f"{version!r}; this bigprep reads {FORMAT!r} version {VERSION}). "
+                           f"{fix}")
     if data.get("operation") != operation:
-        raise BigprepError(f"`state` {path}: not a bigprep {title} state (it is a "
+        raise BigprepError(f"{where}: not a bigprep {title} state (it is a "
                            f"{data.get('operation')!r} state). Give the state this command "
                            "saved.")
     try:
-        envelope = Envelope(operation, data["parameters"], data["payload"], {},
-                            data["partitions_seen"], data["created"], data["updates"])
-    except KeyError as exc:
-        raise BigprepError(f"`state` {path}: the saved state is incomplete ({exc} missing). "
-                           f"{fix}") from None
+        seen = [[str(p), int(n)] for p, n in data["partitions_seen"]]
+        envelope = Envelope(operation, dict(data["parameters"]), dict(data["payload"]), {},
+                            seen, str(data["created"]), int(data["updates"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BigprepError(f"{where}: the saved state is incomplete or was edited "
+                           f"({type(exc).__name__}: {exc}). {fix}") from None
     if data.get("sidecar"):
         join, dirname = (posixpath.join, posixpath.dirname) if is_remote(path) else (
             os.path.join, os.path.dirname)
@@ -94,8 +98,8 @@ def load_envelope(path: str, operation: str, title: str,
         try:
             with open_input(side, options or {}) as fh, np.load(io.BytesIO(fh.read())) as npz:
                 envelope.sidecar = {k: npz[k].tobytes() for k in npz.files}
-        except (OSError, ValueError, EOFError) as exc:
-            raise BigprepError(f"`state` {path}: its sidecar {side} is missing or unreadable "
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise BigprepError(f"{where}: its sidecar {side} is missing or unreadable "
                                f"({exc}); keep the two files together.") from None
     return envelope
 

@@ -9,12 +9,11 @@ another format, a changed file, or any type outside scikit-learn and numpy.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 
 from ..errors import BigprepError
 from ..io.sink import atomic_path, write_json_atomic
-from ..io.statefile import FORMAT, VERSION, Envelope
+from ..io.statefile import Envelope, load_envelope
 from ..ops.encode import FeatureSpec
 from .estimators import TrainOptions
 
@@ -43,26 +42,20 @@ def load_model(model_dir: str):
     """(model, spec, envelope); refuses other versions, changed files, unknown types."""
     import skops.io as sio
 
-    meta_path = os.path.join(model_dir, "model.json")
     path = os.path.join(model_dir, "model.skops")
+    if not os.path.isdir(model_dir):
+        raise BigprepError(f"{model_dir}: not a bigprep model folder (no such folder); "
+                           "train one first.")
+    envelope = load_envelope(os.path.join(model_dir, "model.json"), "train", "model",
+                             param=None)
     try:
-        with open(meta_path) as fh:
-            meta = json.load(fh)
         with open(path, "rb") as fh:
             blob = fh.read()
-    except (OSError, json.JSONDecodeError) as exc:
+    except OSError as exc:
         raise BigprepError(f"{model_dir}: not a bigprep model folder ({exc}); train one "
                            "first.") from None
-    if not isinstance(meta, dict) or (meta.get("format"), meta.get("version"),
-                                      meta.get("operation")) != (FORMAT, VERSION, "train"):
-        found = meta.get("format") if isinstance(meta, dict) else None
-        raise BigprepError(f"{model_dir}: a model of another format or version "
-                           f"({found!r}, this bigprep reads {FORMAT!r} version {VERSION}); "
-                           "train it again.")
+    payload = envelope.payload
     try:
-        payload = meta["payload"]
-        envelope = Envelope("train", meta["parameters"], payload, {}, meta["partitions_seen"],
-                            meta["created"], meta["updates"])
         spec = FeatureSpec.from_dict(payload["features"])
     except (KeyError, TypeError) as exc:
         raise BigprepError(f"{model_dir}: model.json is incomplete or was edited ({exc}); "

@@ -50,15 +50,17 @@ def validate(params_type: type[Checked], values: dict) -> Checked:
     except ValidationError as exc:
         # an unknown name first: it is the likeliest cause of the other errors (a typo)
         error = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
-        name = str(error["loc"][0]) if error["loc"] else "parameters"
+        message = error["msg"].removeprefix("Value error, ")
+        if not error["loc"]:  # a rule over several parameters names them itself
+            raise BigprepError(f"{message}.") from None
+        name = str(error["loc"][0])
         if error["type"] == "extra_forbidden":
             close = difflib.get_close_matches(name, list(params_type.model_fields), 1)
             hint = f" Did you mean `{close[0]}`?" if close else ""
-            raise BigprepError(f"{name}: unknown parameter.{hint} Known: "
+            raise BigprepError(f"`{name}`: unknown parameter.{hint} Known: "
                                f"{', '.join(params_type.model_fields)}.") from None
         if error["type"] == "missing":
             raise BigprepError(f"`{name}`: required, and not given.") from None
-        message = error["msg"].removeprefix("Value error, ")
         raise BigprepError(f"`{name}` {error.get('input')!r}: {message}.") from None
 
 

@@ -68,8 +68,11 @@ class Fields(StateBase):
         out = {}
         for name in names:
             a, b = self.members.get(name), other.members.get(name)
-            out[name] = a if b is None else b if a is None else Member(a.state.merge(b.state),
-                                                                       a.column)
+            if a is None or b is None:  # one side only: still a new state (merge with empty)
+                one = a or b
+                out[name] = Member(one.state.merge(one.state.empty()), one.column)
+            else:
+                out[name] = Member(a.state.merge(b.state), a.column)
         return Fields(out, self.extra_reads or other.extra_reads)
 
     def result(self) -> dict:

@@ -36,7 +36,10 @@ class Predictions(NamedTuple):
 
 
 def _add(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
-    return a if b is None else b if a is None else a + b
+    """The sum as a new array (None: no histogram yet)."""
+    if a is None or b is None:
+        return None if a is None and b is None else (a if b is None else b).copy()
+    return a + b
 
 
 def _array_payload(sidecar: dict, key: str, array: np.ndarray | None) -> bool:

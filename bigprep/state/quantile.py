@@ -314,9 +314,12 @@ class MedianState(StateBase):
         if self.values is None or not len(self.values):
             raise BigprepError("the saved state keeps no values around its median: fit again "
                                "on all partitions instead of updating.")
-        lo, hi = order_keys(np.array([self.values.min(), self.values.max()]))
-        return MedianState(lo=int(lo), hi=int(hi), with_hist=False, cap=COLLECT_CAP,
-                           kind=self.kind)
+        lo, hi = (int(k) for k in order_keys(np.array([self.values.min(),
+                                                       self.values.max()])))
+        # where the window dropped nothing, every new value on that side counts too
+        return MedianState(lo=FULL[0] if not self.below else lo,
+                           hi=FULL[1] if not self.above else hi, with_hist=False,
+                           cap=COLLECT_CAP, kind=self.kind)
 
     def canonical(self):
         vals = None if self.values is None else sorted(self.values.tolist())
@@ -330,7 +333,7 @@ class MedianState(StateBase):
         if state.values is not None:
             sidecar[key] = state.values.tobytes()
             sidecar[key + ":dtype"] = str(state.values.dtype).encode()
-        return {"count": self.count, "value": self.result(),
+        return {"count": self.count, "value": self.result(), "kind": self.kind,
                 "window": {"below": state.below, "above": state.above,
                            "values": 0 if state.values is None else state.inside}}
 
@@ -343,7 +346,8 @@ class MedianState(StateBase):
         if key in sidecar:
             values = np.frombuffer(sidecar[key], dtype=sidecar[key + ":dtype"].decode()).copy()
         out = cls(with_hist=False, below=window["below"], above=window["above"], values=values,
-                  cap=COLLECT_CAP + (0 if values is None else len(values)))
+                  cap=COLLECT_CAP + (0 if values is None else len(values)),
+                  kind=data.get("kind", "f"))
         out.saved = data["value"]
         return out
 

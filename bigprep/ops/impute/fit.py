@@ -54,6 +54,7 @@ class ImputeState:
     seeds: dict = field(default_factory=dict, repr=False)
     run_nulls: dict = field(default_factory=dict, repr=False)
     skipped: dict = field(default_factory=dict, repr=False)  # column -> why left alone
+    path: str = field(default="the saved state", repr=False)  # where it was loaded from
 
     @property
     def scan_columns(self) -> list[str]:
@@ -156,12 +157,13 @@ def plan(params, dataset: Dataset, prior: ImputeState | None) -> ImputePlan:
                            "hold numbers, dates or timestamps.")
     if prior is not None:
         for p in prior.plans:
-            _saved_dtype("the saved state", p.column, p.dtype, schema)
+            _saved_dtype(prior.path, p.column, p.dtype, schema)
         for name, param, saved in ((params.group_by, "group_by", prior.group_by),
                                    (params.order_by, "order_by", prior.order_by)):
             if (name or None) != saved:
-                raise BigprepError(f"`{param}` {name}: the saved state was fitted with "
-                                   f"`{param}` {saved}. Use the same parameters.")
+                fitted = f"with `{param}` {saved}" if saved else f"without `{param}`"
+                raise BigprepError(f"`{param}` {name}: the saved state was fitted {fitted}. "
+                                   "Use the same parameters.")
         return ImputePlan(prior.plans, {})
     exclude = tuple(c for c in (params.group_by, params.order_by) if c)
     plans, skipped = plan_columns(schema, dataset.null_counts, strategy=params.strategy,
@@ -213,7 +215,7 @@ def finish(params, planned: ImputePlan, reduced: Fields | None, dataset: Dataset
     seen = [[p.path, p.rows] for p in dataset.partitions]
     state = ImputeState(planned.plans, params.group_by, params.order_by, base.rows,
                         base.partitions, base.nulls, states, base.tail, base.updates, base.seen,
-                        base.created)
+                        base.created, path=base.path)
     if learn:
         state.rows += counted.rows
         state.partitions += len(dataset.partitions)
@@ -221,15 +223,18 @@ def finish(params, planned: ImputePlan, reduced: Fields | None, dataset: Dataset
         state.updates += prior is not None
     state.run_nulls = dict(counted.nulls)
     if FILLS in reduced:
+        carried = _carried_tail(prior, dataset, learn)
         try:
-            state.seeds, tail = reduced[FILLS].scan(prior.tail if prior is not None else None)
+            state.seeds, tail = reduced[FILLS].scan(carried)
         except scanning.OrderError as err:
             part = next(p for p in reversed(dataset.partitions) if p.offset <= err.chunk)
+            earlier = " or the saved state's last rows" if carried is not None else ""
             raise BigprepError(
                 f"{part.path}, row {err.chunk - part.offset + err.row}: `order_by` column "
                 f"{params.order_by!r} decreases within its group across the stream (an "
-                "earlier row or partition holds a later value). bigprep does not sort: sort "
-                "the data, or check the partition order (natural sort of the paths).") from None
+                f"earlier row or partition{earlier} holds a later value). bigprep does not "
+                "sort: sort the data, or check the partition order (natural sort of the "
+                "paths).") from None
         if learn:
             state.tail = tail
     for p in planned.plans:  # fail now, before anything is written
@@ -237,6 +242,18 @@ def finish(params, planned: ImputePlan, reduced: Fields | None, dataset: Dataset
             if p.source == "columns" or state.statistic(p.column, kind).result() is not None:
                 state.fill_value(p.column, kind)
     return state
+
+
+def _carried_tail(prior: ImputeState | None, dataset: Dataset, learn: bool):
+    """The saved last values to carry into this run's first rows: only into data that
+    comes after what the state has seen. Applying a state to partitions it was fitted
+    on fills them from their own neighbours, as the fit did."""
+    if prior is None or prior.tail is None:
+        return None
+    known = {(path, rows) for path, rows in prior.seen}
+    if not learn and any((p.path, p.rows) in known for p in dataset.partitions):
+        return None
+    return prior.tail
 
 
 def _merged(column: str, old, new):

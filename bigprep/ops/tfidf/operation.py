@@ -28,7 +28,7 @@ class TfidfParams(Params):
     ngram_range: tuple[int, int] = (1, 1)
     lowercase: bool = True
     token_pattern: str = DEFAULT_PATTERN
-    stop_words: str | tuple[str, ...] | None = Field(
+    stop_words: Literal["english"] | tuple[str, ...] | None = Field(
         None, description="'english' or the words to drop.")
     tokenizer: Literal["jieba"] | None = Field(None, description="jieba for Chinese words.")
     strip_accents: Literal["ascii", "unicode"] | None = None
@@ -55,9 +55,11 @@ class TfidfParams(Params):
     @classmethod
     def _pattern(cls, value):
         try:
-            re.compile(value)
+            groups = re.compile(value).groups
         except re.error as exc:
             raise ValueError(f"not a regular expression ({exc})") from None
+        if groups > 1:  # scikit-learn's rule: the one group is the token
+            raise ValueError("more than one capturing group; use (?:...) for the others")
         return value
 
     @field_validator("min_df", "max_df")
@@ -126,7 +128,7 @@ class Tfidf(Operation):
                     vectors: bool = True) -> TfidfTransform:
         for name in keep:
             dataset.require(name, "keep")
-        return TfidfTransform.of(fitted, dataset, list(keep), keywords, vectors)
+        return TfidfTransform.of(fitted, self.params, dataset, list(keep), keywords, vectors)
 
 
 class _Occurrences:

@@ -45,8 +45,8 @@ class Lookup:
     names: pl.Series | None  # term by id, for keywords (None when hashing)
 
     @classmethod
-    def of(cls, state: TfidfState) -> Lookup:
-        table = state.weights_table()
+    def of(cls, state: TfidfState, params) -> Lookup:
+        table = state.weights_table(params)
         idf = np.zeros(max(state.n_features, 1))
         idf[table[ID].to_numpy()] = table[IDF].to_numpy()
         if state.params.hash_features:
@@ -110,7 +110,7 @@ class TfidfTransform(MapDefaults):
     nan_as_null = ()  # kept columns pass untouched
 
     @classmethod
-    def of(cls, state: TfidfState, dataset: Dataset, keep: list, keywords: int,
+    def of(cls, state: TfidfState, params, dataset: Dataset, keep: list, keywords: int,
            vectors: bool) -> TfidfTransform:
         source = pl.Schema(dataset.schema)
         fields = {k: source[k] for k in keep}
@@ -118,7 +118,8 @@ class TfidfTransform(MapDefaults):
             fields.update({INDICES: pl.List(pl.Int64), WEIGHTS: pl.List(pl.Float64)})
         if keywords:
             fields[KEYWORDS] = pl.List(pl.String)
-        return cls(state.params, Lookup.of(state), keep, keywords, vectors, pl.Schema(fields))
+        return cls(params, Lookup.of(state, params), keep, keywords, vectors,
+                   pl.Schema(fields))
 
     @property
     def reads(self) -> list[str]:

@@ -85,9 +85,10 @@ class TfidfState:
             return 0
         return int(self.vocabulary[ID].max()) + 1
 
-    def weights_table(self) -> pl.DataFrame:
-        """Per emitted term: TERM (absent when hashing), ID and IDF."""
-        p, n = self.params, self.documents
+    def weights_table(self, params=None) -> pl.DataFrame:
+        """Per emitted term: TERM (absent when hashing), ID and IDF (with ``params``'
+        idf options, when given: they act on the counts, so they may change)."""
+        p, n = params or self.params, self.documents
         kept = self.kept()
         if p.hash_features:  # the counts are keyed by hashed column already
             table = kept.rename({TERM: ID})
