@@ -7,9 +7,11 @@ same rows gives the same imputed output.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import json
 import math
+import pkgutil
 import tempfile
 
 import numpy as np
@@ -18,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import bigprep  # noqa: F401 - registers every state and operation
+import bigprep
 from bigprep.engine.passes import run_passes
 from bigprep.io.dataset import Chunk, Partition
 from bigprep.state.counts import DOC, TERM, TermChunk
@@ -83,6 +85,15 @@ def same(a, b) -> bool:
     return a == b
 
 
+
+def _import_every_module() -> None:
+    """Every module of the package, so every state class defined anywhere registers."""
+    for module in pkgutil.walk_packages(bigprep.__path__, "bigprep."):
+        if module.name != "bigprep.__main__":
+            importlib.import_module(module.name)
+
+
+_import_every_module()
 KINDS = sorted(REGISTRY)
 
 

@@ -6,8 +6,6 @@ import json
 
 import click
 
-from ..api.imputer import Imputer, ImputeReport
-from ..api.profile import profile as run_profile
 from ..errors import BigprepError
 from ..io.storage import exists
 from .common import console, execution_options, fmt, spell
@@ -73,6 +71,8 @@ def impute(inputs, out, strategy, column, group_by, order_by, add_indicator, sta
       bigprep impute new/*.parquet --out cleaned/ --state impute-state.json --update
       bigprep impute scoring/ --out filled/ --state impute-state.json --apply
     """
+    from ..api.imputer import Imputer
+
     if out is None and not state_path:
         raise click.UsageError("give --out DIR (and/or --state FILE to save the fitted state)")
     if update and apply_only:
@@ -109,7 +109,7 @@ def impute(inputs, out, strategy, column, group_by, order_by, add_indicator, sta
                       defaulted=not (strategy or columns or update or apply_only))
 
 
-def print_summary(report: ImputeReport, out, state_path, defaulted: bool) -> None:
+def print_summary(report, out, state_path, defaulted: bool) -> None:
     from rich.table import Table
 
     state = report.state
@@ -166,6 +166,8 @@ def profile(inputs, as_json, chunk_rows, executor, quiet, storage):
       bigprep profile sample_data/sensors/
       bigprep profile 'data/*.parquet' --json > profile.json
     """
+    from ..api.profile import profile as run_profile
+
     result = run_profile(inputs, chunk_rows=chunk_rows, executor=executor,
                          storage_options=storage)
     if as_json:

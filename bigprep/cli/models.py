@@ -6,8 +6,7 @@ import json
 
 import click
 
-from ..api.models import SGDModel
-from ..models.estimators import MODELS
+from ..models.families import MODELS
 from .common import console, execution_options, names
 
 
@@ -61,6 +60,8 @@ def train(inputs, out, target, model_name, task, features, categorical, epochs, 
       bigprep train 'train/*.parquet' --task regression --target arr_delay --model linear \\
           --out model/
     """
+    from ..api.models import SGDModel
+
     log = None if quiet else console().print
     run = {"chunk_rows": chunk_rows, "executor": executor, "storage_options": storage,
            "log": log}
@@ -92,6 +93,8 @@ def predict(model_dir, inputs, out, keep, proba, chunk_rows, executor, quiet, st
     Example:
       bigprep predict model/ 'new/*.parquet' --out predictions/ --keep id --proba
     """
+    from ..api.models import SGDModel
+
     model = SGDModel.load(model_dir, executor=executor, storage_options=storage,
                           chunk_rows=chunk_rows)
     files = model.predict(inputs, out=out, keep=names(keep), proba=proba)
@@ -116,6 +119,8 @@ def evaluate(model_dir, inputs, as_json, chunk_rows, executor, quiet, storage):
       bigprep evaluate model/ 'test/*.parquet'
       bigprep evaluate model/ 'test/*.parquet' --json > metrics.json
     """
+    from ..api.models import SGDModel
+
     model = SGDModel.load(model_dir, executor=executor, storage_options=storage,
                           chunk_rows=chunk_rows)
     result = model.score(inputs)

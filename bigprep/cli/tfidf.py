@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from ..api.text import TfidfVectorizer
 from .common import console, execution_options, names
 
 
@@ -57,7 +56,7 @@ def tfidf():
     """
 
 
-def _summary(tf: TfidfVectorizer, state_path) -> None:
+def _summary(tf, state_path) -> None:
     counts = tf.state_.counts.counts
     seen = 0 if counts is None else counts.height
     console().print(f"{tf.documents_:,} documents, {seen:,} distinct terms, "
@@ -109,6 +108,8 @@ def tfidf_fit(inputs, text_column, state_path, min_df, max_df, max_features, ngr
           --min-df 5 --max-df 0.5 --max-features 200000 --ngram 1,2 --sublinear-tf
       bigprep tfidf fit 'zh/*.parquet' --text-column text --tokenizer jieba --state zh.json
     """
+    from ..api.text import TfidfVectorizer
+
     tf = TfidfVectorizer(analyzer=analyzer, ngram_range=_ngram(ngram),
                          lowercase=not no_lowercase, token_pattern=token_pattern,
                          stop_words=_stop_words(stop_words), tokenizer=tokenizer,
@@ -142,6 +143,8 @@ def tfidf_update(inputs, state_path, refit, chunk_rows, executor, quiet, storage
     Example:
       bigprep tfidf update 'docs-new/*.parquet' --state tfidf.json
     """
+    from ..api.text import TfidfVectorizer
+
     tf = TfidfVectorizer.load(state_path, executor=executor, storage_options=storage)
     tf.set_params(chunk_rows=chunk_rows)
     tf.partial_fit(inputs, refit=refit, save=state_path)
@@ -150,6 +153,8 @@ def tfidf_update(inputs, state_path, refit, chunk_rows, executor, quiet, storage
 
 
 def _write(inputs, state_path, out, keep, keywords, vectors, chunk_rows, executor, storage):
+    from ..api.text import TfidfVectorizer
+
     tf = TfidfVectorizer.load(state_path, executor=executor, storage_options=storage)
     tf.set_params(chunk_rows=chunk_rows)
     return tf.transform(inputs, out=out, keep=names(keep), keywords=keywords, vectors=vectors)

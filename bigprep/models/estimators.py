@@ -1,6 +1,7 @@
 """Model families: how each is built from its options, and how it scores a matrix.
 
-Adding a model is one entry in ``build_model`` (and ``TASK_OF``) plus its tests.
+Adding a model is one entry in ``build_model`` (and its task in ``families.py``) plus
+its tests.
 """
 
 from __future__ import annotations
@@ -12,12 +13,7 @@ from pydantic import Field
 from ..errors import BigprepError
 from ..ops.base import Checked
 from ..ops.encode import FeatureSpec
-
-CLASSIFIERS = ("logistic", "svm", "modified-huber", "perceptron", "passive-aggressive",
-               "multinomial-nb", "bernoulli-nb", "rbf-svm", "rbf-logistic")
-TASK_OF = {**dict.fromkeys(CLASSIFIERS, "classification"), "linear": "regression",
-           "kmeans": "cluster"}
-MODELS = tuple(TASK_OF)
+from .families import MODELS, TASK_OF
 
 
 def check_task(model: str, task: str | None) -> None:

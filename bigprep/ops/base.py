@@ -27,7 +27,10 @@ OPERATIONS: dict[str, type[Operation]] = {}
 class Checked(BaseModel):
     """Declared parameters: types and bounds checked, unknown names refused."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    # defer_build: a model's validator is built when first used, not at import, so a
+    # command pays only for the parameters it checks
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True,
+                              defer_build=True)
 
 
 class Params(Checked):
