@@ -113,7 +113,7 @@ def test_fitted_states_are_small_messages(tmp_path, rng, cluster):
     op = Impute({"columns": {"x": "mean,interpolate", "s": "mode,ffill"}, "group_by": "g",
                  "chunk_rows": 16_384})
     with Executor(cluster.scheduler_address) as executor:
-        state = fit(op, dataset, executor, chunk_rows=16_384)
+        state = fit(op, dataset, executor)
     data_bytes = sum(os.path.getsize(p) for p in paths)
     message = len(pickle.dumps(state)) + len(pickle.dumps(state.seeds))
     assert message < data_bytes / 20  # summaries per chunk and group, never rows

@@ -113,9 +113,7 @@ class Imputer(Estimator):
         return Impute(self._saved_params())
 
     def _fit(self, dataset, prior, learn: bool) -> ImputeState:
-        op = self._op()
-        return fit_operation(op, dataset, self._executor(), chunk_rows=op.params.chunk_rows,
-                             prior=prior, learn=learn)
+        return fit_operation(self._op(), dataset, self._executor(), prior=prior, learn=learn)
 
     # -- learning ----------------------------------------------------------------------
     def fit(self, inputs, *, save: str | None = None) -> Imputer:

@@ -152,7 +152,7 @@ class SGDModel(Estimator):
         log loss, ROC AUC and the confusion matrix; RMSE, MAE and R² for regression."""
         op = Evaluate({"chunk_rows": self.chunk_rows})
         return fit_operation(op, self._open(inputs), self._executor(),
-                             chunk_rows=self.chunk_rows, prior=self._trained(), learn=False)
+                             prior=self._trained(), learn=False)
 
     evaluate = score
 

@@ -20,5 +20,4 @@ def profile(inputs, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, executor: Executor 
     2
     """
     op = Profile({"chunk_rows": chunk_rows})
-    return fit_operation(op, open_dataset(inputs, storage_options), executor or Executor(),
-                         chunk_rows=chunk_rows)
+    return fit_operation(op, open_dataset(inputs, storage_options), executor or Executor())

@@ -126,8 +126,7 @@ class TfidfVectorizer(Estimator):
         """Count the document frequencies of ``text_column`` over ``inputs``; with
         ``save=PATH`` also write the state there (checked before any data is read)."""
         op = self._op(text_column)
-        self.state_ = fit_operation(op, self._open(inputs, state=save), self._executor(),
-                                    chunk_rows=op.params.chunk_rows)
+        self.state_ = fit_operation(op, self._open(inputs, state=save), self._executor())
         return self._saved(save)
 
     def partial_fit(self, inputs, *, text_column: str | None = None, refit: bool = False,
@@ -144,7 +143,7 @@ class TfidfVectorizer(Estimator):
                                f"{prior.params.text_column!r}.")
         op = self._fitted_op()
         self.state_ = fit_operation(op, self._open(inputs, state=save), self._executor(),
-                                    chunk_rows=op.params.chunk_rows, prior=prior, refit=refit)
+                                    prior=prior, refit=refit)
         return self._saved(save)
 
     # -- applying ----------------------------------------------------------------------

@@ -34,7 +34,7 @@ def learn_spec(dataset: Dataset, executor, *, options: TrainOptions, target: str
     encode = Encode({"task": options.task, "target": target, "features": tuple(features),
                      "categorical": tuple(categorical),
                      "scale": options.model != "multinomial-nb", "chunk_rows": chunk_rows})
-    return fit_operation(encode, dataset, executor, chunk_rows=chunk_rows)
+    return fit_operation(encode, dataset, executor)
 
 
 def _load_xy(item, spec: FeatureSpec, share: float, seed: int, shuffle_seed, with_val: bool):

@@ -121,8 +121,8 @@ class Operation:
         raise NotImplementedError
 
 
-def fit(op: Operation, dataset: Dataset, executor, *, chunk_rows: int, prior=None,
-        learn: bool = True, **finish_options):
+def fit(op: Operation, dataset: Dataset, executor, *, prior=None, learn: bool = True,
+        **finish_options):
     """Plan, reduce, finish: the fitted state of ``op`` over ``dataset``.
 
     With ``prior`` and ``learn`` the new partitions are merged into it (an update);
@@ -134,6 +134,6 @@ def fit(op: Operation, dataset: Dataset, executor, *, chunk_rows: int, prior=Non
     plan = op.plan(dataset, prior)
     template = op.reduction(plan, dataset, prior, learn)
     state = None if template is None else reduce(
-        dataset.partitions, template, executor, chunk_rows=chunk_rows,
+        dataset.partitions, template, executor, chunk_rows=op.params.chunk_rows,
         reads=op.reads(plan, template), prepare=op.prepare(plan), label=op.name)
     return op.finish(plan, state, dataset, prior, learn, **finish_options)
