@@ -103,12 +103,23 @@ def write_partition(final: str, frames: Iterable[pl.DataFrame], schema: pl.Schem
     >>> pl.read_parquet(d + "/a.parquet")["x"].to_list()
     [1, 2]
     """
-    def source(with_columns, predicate, n_rows, batch_size):
-        for frame in frames:
-            yield frame if with_columns is None else frame.select(with_columns)
+    failed: list[Exception] = []
 
-    sink_query(final, register_io_source(source, schema=schema), compression, row_group_rows,
-               options)
+    def source(with_columns, predicate, n_rows, batch_size):
+        # An error while making the frames ends the stream cleanly and is raised once
+        # polars has finished: raised inside polars, its writer could still create the
+        # temporary file after it was removed (seen about once in 30 runs).
+        try:
+            for frame in frames:
+                yield frame if with_columns is None else frame.select(with_columns)
+        except Exception as exc:  # noqa: BLE001 - re-raised below, whatever it is
+            failed.append(exc)
+
+    with atomic_path(final, options) as tmp:
+        register_io_source(source, schema=schema).sink_parquet(
+            tmp, compression=compression or "uncompressed", row_group_size=row_group_rows)
+        if failed:
+            raise failed[0]
 
 
 def sink_query(final: str, query: pl.LazyFrame, compression: str | None = "zstd",
