@@ -149,3 +149,32 @@ def test_r2_with_a_large_offset_and_auc_of_saturated_scores():
     auc = ClassificationMetrics([0, 1])
     auc.update(Predictions(truth, truth, score=log_odds))
     assert auc.result()["roc_auc"] == pytest.approx(roc_auc_score(truth, log_odds), abs=1e-3)
+
+
+def test_infinite_values_are_refused_not_filled_with_nan(tmp_path):
+    paths = write_partitions(pl.DataFrame({"x": [1.0, float("inf"), None, float("-inf")]}),
+                             tmp_path / "in", [4])
+    result = invoke("impute", *paths, "--out", tmp_path / "o", "-c", "x=mean")
+    assert result.exit_code == 1 and "'x'" in result.stderr and "infinite" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_indicator_never_overwrites_an_input_column(tmp_path):
+    frame = pl.DataFrame({"x": [1.0, None], "x__missing": ["keep", "me"]})
+    paths = write_partitions(frame, tmp_path / "in", [2])
+    result = invoke("impute", *paths, "--out", tmp_path / "o", "--add-indicator")
+    assert result.exit_code == 1 and "'x__missing'" in result.stderr
+    assert "--add-indicator" in result.stderr and not (tmp_path / "o").exists()
+
+
+def test_training_without_validation_keeps_every_epoch(tmp_path):
+    frame = pl.DataFrame({"x": np.linspace(-1, 1, 400), "y": [0, 1] * 200})
+    paths = write_partitions(frame, tmp_path / "in", [200, 200])
+    result = invoke("train", *paths, "--target", "y", "--out", tmp_path / "m", "--epochs", "3",
+                    "--validation", "0", "-q")
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "m" / "model.json").read_text())
+    history = saved["payload"]["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert all(h["validation_loss"] is None for h in history)  # valid JSON, no NaN
+    assert saved["updates"] == 3

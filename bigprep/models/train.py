@@ -74,12 +74,15 @@ def train(dataset: Dataset, model, spec: FeatureSpec, options: TrainOptions, *,
     for epoch in range(options.epochs):
         _epoch(model, spec, options, chunks, len(history), validation, first=epoch == 0)
         loss = validation.loss(model, spec)
-        history.append({"epoch": len(history) + 1, "validation_loss": loss,
+        history.append({"epoch": len(history) + 1,
+                        "validation_loss": loss if validation.kept else None,
                         "validation_rows": validation.kept})
         if log:
             log(f"epoch {len(history)}: validation loss {loss:.6g} "
-                f"({validation.kept:,} rows)")
-        if loss < best_loss - options.tol or best_model is None:
+                f"({validation.kept:,} rows)" if validation.kept else
+                f"epoch {len(history)}: no validation rows, the latest model is kept")
+        if not validation.kept or loss < best_loss - options.tol or best_model is None:
+            # without validation rows there is nothing to compare: keep the latest model
             best_loss, best_model, stale = loss, copy.deepcopy(model), 0
         else:
             stale += 1

@@ -14,6 +14,7 @@ from fractions import Fraction
 
 import polars as pl
 
+from ...errors import BigprepError
 from ...io.dataset import Chunk, Dataset, Partition, chunk_offsets
 from . import scan as scanning
 from .strategies import ColumnPlan
@@ -76,6 +77,13 @@ class ImputeTransform:
                  for p in plans for k in p.stats}
         schema = dict(pl.Schema(dataset.schema))
         if params.add_indicator:
+            taken = [p.column + INDICATOR_SUFFIX for p in plans
+                     if p.column + INDICATOR_SUFFIX in schema]
+            if taken:  # never overwrite an input column with an indicator
+                raise BigprepError(
+                    f"`add_indicator`: the data already has a column {taken[0]!r}, where the "
+                    f"indicator of {taken[0].removesuffix(INDICATOR_SUFFIX)!r} would go. "
+                    "Rename or drop that column first, or leave `add_indicator` out.")
             schema.update((p.column + INDICATOR_SUFFIX, pl.Boolean) for p in plans)
         return cls(plans, fills, state.group_by, state.order_by, params.add_indicator,
                    pl.Schema(schema), params.chunk_rows, tuple(state.scan_columns), state.seeds)

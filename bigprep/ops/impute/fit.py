@@ -10,6 +10,7 @@ the seeds each chunk needs when it is applied, and the tail a later run carries 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -73,6 +74,11 @@ class ImputeState:
                 f"column {column!r}: every value is null ({self.rows:,} rows), so it has "
                 f"no {kind}. Give it a constant (`columns` {column}=constant:VALUE) or "
                 "leave it out.")
+        if isinstance(value, float) and not math.isfinite(value):  # never a NaN or inf fill
+            raise BigprepError(
+                f"column {column!r}: its {kind} is {value} because the column holds "
+                "infinite values (+inf or -inf), as scikit-learn refuses too. Replace them "
+                f"with nulls first, or fill the column otherwise (`columns` {column}=...).")
         return value
 
     def statistics(self) -> dict:
