@@ -178,3 +178,13 @@ def test_training_without_validation_keeps_every_epoch(tmp_path):
     assert [h["epoch"] for h in history] == [1, 2, 3]
     assert all(h["validation_loss"] is None for h in history)  # valid JSON, no NaN
     assert saved["updates"] == 3
+
+
+def test_out_inside_an_input_folder_is_refused(tmp_path):
+    paths = write_partitions(pl.DataFrame({"x": [1.0, None]}), tmp_path / "data" / "day",
+                             [2])
+    result = invoke("impute", tmp_path / "data", "--out", tmp_path / "data" / "clean", "-q")
+    assert result.exit_code == 1 and "inside the input folder" in result.stderr
+    assert "--out" in result.stderr and not (tmp_path / "data" / "clean").exists()
+    # files named one by one are fine beside their outputs
+    assert invoke("impute", *paths, "--out", tmp_path / "data" / "day2", "-q").exit_code == 0

@@ -8,6 +8,7 @@ attributes ending in ``_``, ``get_params`` / ``set_params``.
 from __future__ import annotations
 
 import inspect
+import os
 from typing import ClassVar
 
 from ..engine.executor import Executor
@@ -15,6 +16,7 @@ from ..errors import BigprepError
 from ..io.dataset import Dataset, open_dataset
 from ..io.sink import check_out_dir, check_state_path
 from ..io.statefile import Envelope, decoded, load_envelope, save_envelope
+from ..io.storage import is_remote
 from ..ops.base import Operation, validate
 
 RUNTIME = ("executor", "storage_options")  # how to run, not what to compute: never saved
@@ -60,7 +62,9 @@ class Estimator:
         would overwrite or mix with the inputs, before any data is read."""
         dataset = open_dataset(inputs, self._options())
         if out is not None:
-            check_out_dir(out, dataset.paths, dataset.root)
+            given = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+            folders = [str(i) for i in given if not is_remote(str(i)) and os.path.isdir(i)]
+            check_out_dir(out, dataset.paths, dataset.root, folders)
         if state is not None:
             check_state_path(state, dataset.paths)
         return dataset

@@ -24,8 +24,9 @@ from .storage import is_remote, local, upload
 TMP_MARK = ".bigprep-tmp-"
 
 
-def check_out_dir(out: str, inputs: list[str], root: str) -> None:
-    """Refuse an output folder that would overwrite or mix with the inputs."""
+def check_out_dir(out: str, inputs: list[str], root: str, folders=()) -> None:
+    """Refuse an output folder that would overwrite or mix with the inputs, or that lies
+    inside one of the ``folders`` given as inputs (read with every file below them)."""
     if is_remote(out) or any(is_remote(p) for p in inputs):
         absolute, sep = (lambda p: str(p).rstrip("/")), "/"
     else:
@@ -38,6 +39,12 @@ def check_out_dir(out: str, inputs: list[str], root: str) -> None:
                 "overwrite the inputs or read outputs as inputs. Choose a new folder.")
     if out_abs == absolute(root):
         raise BigprepError(f"`out` {out}: is the input folder itself. Choose a new folder.")
+    # inside an input folder, the next run over that folder reads the outputs as inputs
+    inside = sorted(f for f in folders if out_abs.startswith(absolute(f) + sep))
+    if inside:
+        raise BigprepError(
+            f"`out` {out}: is inside the input folder {inside[0]}; the next run over that "
+            "folder would read the outputs as input partitions. Choose a folder outside it.")
 
 
 def check_state_path(state: str, inputs: list[str]) -> None:
