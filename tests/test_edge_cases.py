@@ -188,3 +188,42 @@ def test_out_inside_an_input_folder_is_refused(tmp_path):
     assert "--out" in result.stderr and not (tmp_path / "data" / "clean").exists()
     # files named one by one are fine beside their outputs
     assert invoke("impute", *paths, "--out", tmp_path / "data" / "day2", "-q").exit_code == 0
+
+
+def test_small_things_are_one_clear_message(tmp_path, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "dup").mkdir()
+    pq.write_table(pa.table([pa.array([1.0, None]), pa.array([2, 3])], names=["x", "x"]),
+                   tmp_path / "dup" / "a.parquet")
+    ok = write_partitions(pl.DataFrame({"x": [1.0, None]}), tmp_path / "ok", [2])
+    (tmp_path / "afile").write_text("x")
+    docs = pl.DataFrame({"id": [1, 2], "keywords": ["k", "l"], "body": ["red wine", "wine"]})
+    text = write_partitions(docs, tmp_path / "t", [2])
+    assert invoke("tfidf", "fit", *text, "--text-column", "body", "--state",
+                  tmp_path / "s.json", "-q").exit_code == 0
+    cases = [
+        (["impute", tmp_path / "dup", "--out", tmp_path / "o"], ["a.parquet", "'x'"]),
+        (["impute", *ok, "--out", tmp_path / "afile"], ["--out", "is a file"]),
+        (["impute", *ok, "--out", tmp_path / "o", "-s", "medain"], ["'median'"]),
+        (["tfidf", "transform", *text, "--state", tmp_path / "s.json", "--out",
+          tmp_path / "v", "--keep", "keywords", "--keywords", "2"], ["--keep", "keywords"]),
+    ]
+    for args, words in cases:
+        result = invoke(*args)
+        assert result.exit_code == 1 and "Traceback" not in result.output, args
+        assert all(w in result.stderr for w in words), (args, result.stderr)
+    monkeypatch.setenv("BIGPREP_STORAGE_OPTIONS", "[1]")
+    result = invoke("impute", *ok, "--out", tmp_path / "o")
+    assert result.exit_code == 1 and "not an object" in result.stderr
+
+
+def test_dictionary_encoded_text_is_text(tmp_path):
+    docs = ["red wine", "white wine", "red apple"]
+    plain = write_partitions(pl.DataFrame({"body": docs}), tmp_path / "p", [3])
+    cat = write_partitions(pl.DataFrame({"body": pl.Series(docs, dtype=pl.Categorical)}),
+                           tmp_path / "c", [3])
+    a = TfidfVectorizer().fit(plain, text_column="body")
+    b = TfidfVectorizer().fit(cat, text_column="body")
+    assert a.vocabulary_ == b.vocabulary_ and len(a.vocabulary_) == 4

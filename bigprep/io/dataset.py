@@ -217,7 +217,12 @@ def _describe_drift(path: str, schema: pa.Schema, first: str, expected: pa.Schem
 
 def _footer(path: str, options: dict | None) -> tuple[pa.Schema, pq.FileMetaData]:
     pf = _open(path, options)
-    return pf.schema_arrow.remove_metadata(), pf.metadata
+    schema = pf.schema_arrow.remove_metadata()
+    repeated = sorted({n for n in schema.names if schema.names.count(n) > 1})
+    if repeated:
+        raise BigprepError(f"{path}: column name {repeated[0]!r} appears more than once; "
+                           "rename the duplicates when the file is written.")
+    return schema, pf.metadata
 
 
 def open_dataset(inputs: Sequence[str], storage_options: dict | None = None) -> Dataset:

@@ -32,6 +32,9 @@ def check_out_dir(out: str, inputs: list[str], root: str, folders=()) -> None:
     else:
         absolute, sep = (lambda p: os.path.realpath(local(p))), os.sep  # through links
     out_abs = absolute(out)
+    if not is_remote(out) and os.path.exists(out_abs) and not os.path.isdir(out_abs):
+        raise BigprepError(f"`out` {out}: is a file, not a folder. Name a folder for the "
+                           "output files.")
     for path in inputs:
         if absolute(path).startswith(out_abs + sep):
             raise BigprepError(

@@ -37,9 +37,13 @@ def options_from(pairs: tuple[str, ...] = ()) -> dict:
     options = {}
     if os.environ.get(ENV):
         try:
-            options.update(json.loads(os.environ[ENV]))
+            loaded = json.loads(os.environ[ENV])
         except json.JSONDecodeError as exc:
             raise BigprepError(f"${ENV} is not a JSON object ({exc}).") from None
+        if not isinstance(loaded, dict):
+            raise BigprepError(f"${ENV} is {type(loaded).__name__} JSON, not an object; use "
+                               'e.g. {"endpoint_url": "http://127.0.0.1:9000"}.')
+        options.update(loaded)
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:

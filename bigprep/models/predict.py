@@ -74,6 +74,12 @@ class PredictTransform(MapDefaults):
         # the output types come from predicting one row of zeros: no data needed
         pred, probs, _ = predict_matrix(trained.model, trained.spec,
                                         np.zeros((1, len(trained.spec.names))))
+        made = ["prediction"] + ([f"proba_{c}" for c in trained.spec.classes]
+                                 if proba and probs is not None else [])
+        clash = [c for c in keep if c in made]
+        if clash:
+            raise BigprepError(f"`keep` {clash[0]}: the output has a column of that name "
+                               "already; rename the input column first.")
         fields = {k: source[k] for k in keep}
         fields["prediction"] = pl.Series(pred).dtype
         if proba and probs is not None:

@@ -8,6 +8,7 @@ the chain is a ``coalesce`` of the steps.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 import polars as pl
@@ -51,8 +52,10 @@ def parse_chain(text: str, where: str) -> tuple[Step, ...]:
         head, _, rest = rest.partition(",")
         name = ALIASES.get(head.strip().lower(), head.strip().lower())
         if name not in (*STATISTICS, *SCANS):
+            close = difflib.get_close_matches(name, [*STATISTICS, *SCANS, *ALIASES], 1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
             raise BigprepError(
-                f"{where} {text}: unknown strategy {head.strip()!r}. Use constant:VALUE, "
+                f"{where} {text}: unknown strategy {head.strip()!r}.{hint} Use constant:VALUE, "
                 f"{', '.join(STATISTICS)} (mode: most_frequent), ffill, bfill or interpolate, "
                 "comma-chained.")
         steps.append(Step(name))

@@ -93,7 +93,7 @@ def terms(texts: pl.Series, options: TextOptions) -> pl.DataFrame:
 
     Null documents are empty documents.
     """
-    texts = texts.fill_null("")
+    texts = texts.cast(pl.String).fill_null("")  # dictionary-encoded text is text
     if options.fast:
         text = pl.col("t").str.to_lowercase() if options.lowercase else pl.col("t")
         tokens = (pl.DataFrame({"t": texts})

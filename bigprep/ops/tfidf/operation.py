@@ -95,7 +95,7 @@ class Tfidf(Operation):
         column = self.params.text_column
         dataset.require(column, "text_column")
         dtype = dataset.polars_schema[column]
-        if str(dtype) != "String":
+        if str(dtype) not in ("String", "Categorical") and not str(dtype).startswith("Enum"):
             raise BigprepError(f"`text_column` {column}: the column is {dtype}, not text "
                                f"(first file {dataset.partitions[0].path}). Name a string "
                                "column.")

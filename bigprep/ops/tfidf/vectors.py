@@ -8,6 +8,7 @@ import numpy as np
 import polars as pl
 
 from ...engine.passes import MapDefaults
+from ...errors import BigprepError
 from ...io.dataset import Chunk, Dataset
 from ...state.counts import DOC, TERM, TF
 from .analyze import terms
@@ -113,6 +114,8 @@ class TfidfTransform(MapDefaults):
     def of(cls, state: TfidfState, params, dataset: Dataset, keep: list, keywords: int,
            vectors: bool) -> TfidfTransform:
         source = pl.Schema(dataset.schema)
+        made = ([INDICES, WEIGHTS] if vectors else []) + ([KEYWORDS] if keywords else [])
+        _refuse_collisions(keep, made)
         fields = {k: source[k] for k in keep}
         if vectors:
             fields.update({INDICES: pl.List(pl.Int64), WEIGHTS: pl.List(pl.Float64)})
@@ -131,6 +134,13 @@ class TfidfTransform(MapDefaults):
         if not self.vectors:
             made = made.drop(INDICES, WEIGHTS)
         return pl.concat([chunk.frame.select(self.keep), made], how="horizontal")
+
+
+def _refuse_collisions(keep: list, made: list) -> None:
+    clash = [c for c in keep if c in made]
+    if clash:
+        raise BigprepError(f"`keep` {clash[0]}: the output has a column of that name already "
+                           f"({', '.join(made)}); rename the input column first.")
 
 
 def to_csr(frame: pl.DataFrame, n_features: int):
