@@ -253,11 +253,10 @@ def test_bad_parameters_and_damaged_states_are_one_clear_error(tmp_path, split):
     for edit in ({"partitions_seen": 5}, {"parameters": {**saved["parameters"],
                                                          "strategy": "bogus"}}):
         (tmp_path / "e.json").write_text(json.dumps({**saved, **edit}))
-        (tmp_path / "e.json.npz").write_bytes((tmp_path / "s.json.npz").read_bytes())
         with pytest.raises(bigprep.BigprepError, match="e.json"):
             bigprep.Imputer.load(str(tmp_path / "e.json"))
-    (tmp_path / "s.json.npz").write_bytes(b"PK\x03\x04 not a zip")
-    with pytest.raises(bigprep.BigprepError, match="sidecar"):
+    (tmp_path / saved["sidecar"]).write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.raises(bigprep.BigprepError, match="sidecar.*checksum"):
         bigprep.Imputer.load(str(state))
 
 

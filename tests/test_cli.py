@@ -202,3 +202,30 @@ def test_apply_fills_with_a_saved_state_and_learns_nothing(data):
         result = invoke("impute", paths[2], "--out", tmp / "o2", "--state", state, "--apply",
                         *bad)
         assert result.exit_code != 0 and "Traceback" not in result.output
+
+
+def test_a_run_killed_between_the_state_files_leaves_the_previous_state(data, monkeypatch):
+    """The sidecar is written first under its content hash, the JSON last: a crash in
+    between leaves the old JSON naming its old sidecar, which is still there."""
+    from bigprep.io import statefile
+
+    _, paths, tmp = data
+    state = tmp / "s.json"
+    assert invoke("impute", *paths[:2], "--state", state, "-c", "temp=median", "-q").exit_code == 0
+    before = {p.name: p.read_bytes() for p in tmp.iterdir() if p.name.startswith("s.json")}
+
+    def crash(*args, **kwargs):
+        raise OSError("killed")
+    monkeypatch.setattr(statefile, "write_json_atomic", crash)
+    result = invoke("impute", paths[2], "--state", state, "--update", "-q")
+    assert result.exit_code != 0
+    monkeypatch.undo()
+    assert invoke("impute", paths[2], "--out", tmp / "o", "--state", state, "--apply",
+                  "-q").exit_code == 0  # the previous state loads and applies
+    assert json.loads(state.read_text())["updates"] == 0
+    for name, content in before.items():
+        assert (tmp / name).read_bytes() == content
+    result = invoke("impute", paths[2], "--state", state, "--update", "-q")
+    assert result.exit_code == 0, result.output
+    left = sorted(p.name for p in tmp.iterdir() if p.name.startswith("s.json"))
+    assert left == ["s.json", json.loads(state.read_text())["sidecar"]]  # old ones removed

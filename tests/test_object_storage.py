@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -72,7 +73,8 @@ def test_impute_from_s3_to_s3_equals_local(remote_data, tmp_path):
             remote = pl.read_parquet(fh)
         assert remote.equals(pl.read_parquet(tmp_path / "local_out" / os.path.basename(path)))
     assert fs.exists(f"{prefix}/clean/_bigprep_manifest.json")
-    assert fs.exists(f"{prefix}/state/impute.json") and fs.exists(f"{prefix}/state/impute.json.npz")
+    saved = json.loads(fs.cat(f"{prefix}/state/impute.json"))
+    assert fs.exists(f"{prefix}/state/{saved['sidecar']}")
     assert not [k for k in fs.find(f"{prefix}/clean") if "bigprep-tmp" in k]
 
 

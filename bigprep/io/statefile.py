@@ -2,7 +2,7 @@
 
 The envelope says what the file is (format, version), which operation fitted it,
 with which parameters, from which partitions, and when; the payload is the
-operation's own. Large arrays go to ``FILE.npz`` beside it. One writer and one
+operation's own. Large arrays go to ``FILE.<hash>.npz`` beside it. One writer and one
 reader serve every kind of state, on local disk or object storage, and the reader
 gives one clear error for a wrong kind of file, another version, or a damaged one.
 """
@@ -10,10 +10,12 @@ gives one clear error for a wrong kind of file, another version, or a damaged on
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import json
 import os
 import posixpath
+import re
 import zipfile
 from dataclasses import dataclass, field
 
@@ -50,15 +52,36 @@ class Envelope:
 
 
 def save_envelope(path: str, envelope: Envelope, options: dict | None = None) -> None:
-    """Write ``path`` (and ``path.npz`` when there are arrays), each atomically."""
-    side = path + ".npz"
-    data = {**envelope.to_json(),
-            "sidecar": posixpath.basename(side) if envelope.sidecar else None}
+    """Write ``path`` and, when there are arrays, ``PATH.<hash>.npz``, each atomically.
+
+    The sidecar is named by its content hash and written first; the JSON, written last,
+    names it and records the hash. A run killed in between leaves the previous JSON,
+    which still names its own (untouched) sidecar: the state on disk is always one
+    consistent pair. Sidecars no state names any more are removed afterwards.
+    """
+    data = {**envelope.to_json(), "sidecar": None, "sidecar_sha256": None}
     if envelope.sidecar:
-        with atomic_path(side, options) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, **{k: np.frombuffer(v, dtype=np.uint8)
+        buffer = io.BytesIO()
+        np.savez(buffer, **{k: np.frombuffer(v, dtype=np.uint8)
                             for k, v in envelope.sidecar.items()})
+        blob = buffer.getvalue()
+        digest = hashlib.sha256(blob).hexdigest()
+        side = f"{path}.{digest[:16]}.npz"
+        with atomic_path(side, options) as tmp, open(tmp, "wb") as fh:
+            fh.write(blob)
+        data.update(sidecar=posixpath.basename(side), sidecar_sha256=digest)
     write_json_atomic(path, data, options)
+    _remove_unnamed_sidecars(path, data["sidecar"])
+
+
+def _remove_unnamed_sidecars(path: str, keep: str | None) -> None:
+    if is_remote(path):
+        return  # object stores: left for a lifecycle rule; they are never read
+    folder, name = os.path.split(os.path.abspath(path))
+    ours = re.compile(re.escape(name) + r"(\.[0-9a-f]{16})?\.npz")  # this state's, any age
+    for other in os.listdir(folder):
+        if other != keep and ours.fullmatch(other):
+            os.remove(os.path.join(folder, other))
 
 
 def load_envelope(path: str, operation: str, title: str, options: dict | None = None,
@@ -96,11 +119,22 @@ def load_envelope(path: str, operation: str, title: str, options: dict | None = 
             os.path.join, os.path.dirname)
         side = join(dirname(path), data["sidecar"])
         try:
-            with open_input(side, options or {}) as fh, np.load(io.BytesIO(fh.read())) as npz:
+            with open_input(side, options or {}) as fh:
+                blob = fh.read()
+        except OSError as exc:
+            raise BigprepError(f"{where}: its sidecar {side} is missing ({exc}); keep the "
+                               "files of a state together.") from None
+        if hashlib.sha256(blob).hexdigest() != data.get("sidecar_sha256"):
+            raise BigprepError(f"{where}: its sidecar {side} is not the one it was saved "
+                               "with (the checksum differs): it was changed or mixed with "
+                               f"another state's. Restore the pair, or {fix[0].lower()}"
+                               f"{fix[1:]}")
+        try:
+            with np.load(io.BytesIO(blob)) as npz:
                 envelope.sidecar = {k: npz[k].tobytes() for k in npz.files}
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            raise BigprepError(f"{where}: its sidecar {side} is missing or unreadable "
-                               f"({exc}); keep the two files together.") from None
+            raise BigprepError(f"{where}: its sidecar {side} is unreadable ({exc}). "
+                               f"{fix}") from None
     return envelope
 
 
