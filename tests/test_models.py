@@ -191,7 +191,8 @@ def test_predict_and_evaluate_refuse_bad_input_and_tampered_models(tmp_path, lab
                               [1])
     result = invoke("evaluate", tmp_path / "m", *unseen)
     assert result.exit_code == 1 and "never saw" in result.stderr
-    model_file = tmp_path / "m" / "model.skops"
+    model_file = tmp_path / "m" / json.loads((tmp_path / "m" / "model.json").read_text())[
+        "payload"]["model_file"]
     model_file.write_bytes(model_file.read_bytes() + b"\0")
     result = invoke("predict", tmp_path / "m", *labelled, "--out", tmp_path / "p")
     assert result.exit_code == 1 and "refusing to load" in result.stderr
@@ -209,8 +210,8 @@ def test_a_model_holding_untrusted_types_is_refused(tmp_path, labelled):
     assert invoke("train", *labelled, "--out", tmp_path / "m", "--target", "y", "--features",
                   "x", "-q").exit_code == 0
     blob = sio.dumps({"model": hashlib.sha256})  # a type outside scikit-learn and numpy
-    (tmp_path / "m" / "model.skops").write_bytes(blob)
     meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    (tmp_path / "m" / meta["payload"]["model_file"]).write_bytes(blob)
     meta["payload"]["sha256"] = hashlib.sha256(blob).hexdigest()  # even with a matching checksum
     (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
     result = invoke("evaluate", tmp_path / "m", *labelled)

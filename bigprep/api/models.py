@@ -158,7 +158,7 @@ class SGDModel(Estimator):
 
     # -- saving ------------------------------------------------------------------------
     def save(self, path: str) -> None:
-        """Write the model folder: ``model.skops`` and ``model.json``."""
+        """Write the model folder: ``model.<hash>.skops`` and ``model.json``."""
         self._check_fitted("estimator_")
         save_model(path, self.estimator_, self.spec_, self._train_options(), self.history_,
                    self.seen_, self.created_)

@@ -40,7 +40,7 @@ def _parse_columns(values: tuple[str, ...]) -> dict[str, str]:
               help="Rows are ordered by COL (checked, not sorted); interpolate uses its values.")
 @click.option("--add-indicator", is_flag=True, help="Add a boolean COL__missing per imputed column.")
 @click.option("--state", "state_path", metavar="FILE",
-              help="Save the fitted state here (JSON, plus FILE.npz for large arrays).")
+              help="Save the fitted state here (JSON, plus FILE.<hash>.npz for large arrays).")
 @click.option("--update", is_flag=True,
               help="Learn more: load --state, merge the new partitions into it, apply, save it.")
 @click.option("--apply", "apply_only", is_flag=True,

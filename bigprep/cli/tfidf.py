@@ -67,7 +67,7 @@ def _summary(tf, state_path) -> None:
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--text-column", required=True, metavar="COL", help="The column holding the text.")
 @click.option("--state", "state_path", required=True, metavar="FILE",
-              help="Where to save the counts (JSON, plus FILE.npz).")
+              help="Where to save the counts (JSON, plus FILE.<hash>.npz).")
 @click.option("--min-df", default="1", show_default=True, metavar="N|P",
               help="Keep terms in at least N documents (or a proportion P).")
 @click.option("--max-df", default="1.0", show_default=True, metavar="N|P",

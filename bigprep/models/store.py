@@ -1,8 +1,8 @@
-"""The model store: a folder with ``model.skops`` (no pickle) and ``model.json``.
+"""The model store: a folder with ``model.<hash>.skops`` (no pickle) and ``model.json``.
 
 ``model.json`` is the same envelope as every saved state (format, version,
-operation, parameters, partitions seen, created); its payload holds the feature
-spec, the training history and the SHA-256 of ``model.skops``. Loading refuses
+operation, parameters, partitions seen, created); its payload names the skops file
+and holds its SHA-256, the feature spec and the training history. Loading refuses
 another format, a changed file, or any type outside scikit-learn and numpy.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 
 from ..errors import BigprepError
 from ..io.sink import atomic_path, write_json_atomic
@@ -20,18 +21,23 @@ from .estimators import TrainOptions
 
 def save_model(out_dir: str, model, spec: FeatureSpec, options: TrainOptions,
                history: list, seen: list, created: str) -> None:
+    """Write ``model.<hash>.skops`` first, then ``model.json`` naming it: a run killed
+    in between leaves the previous checkpoint whole (its JSON names its own file)."""
     import skops.io as sio
 
     os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, "model.skops")
-    with atomic_path(path) as tmp:
-        sio.dump(model, tmp)
-    with open(path, "rb") as fh:
-        digest = hashlib.sha256(fh.read()).hexdigest()
+    blob = sio.dumps(model)
+    digest = hashlib.sha256(blob).hexdigest()
+    name = f"model.{digest[:16]}.skops"
+    with atomic_path(os.path.join(out_dir, name)) as tmp, open(tmp, "wb") as fh:
+        fh.write(blob)
     envelope = Envelope("train", options.model_dump(), {
-        "sha256": digest, "features": spec.to_dict(), "history": history}, {}, seen, created,
-        len(history))
+        "model_file": name, "sha256": digest, "features": spec.to_dict(),
+        "history": history}, {}, seen, created, len(history))
     write_json_atomic(os.path.join(out_dir, "model.json"), envelope.to_json())
+    for other in os.listdir(out_dir):  # checkpoints no model.json names any more
+        if other != name and re.fullmatch(r"model(\.[0-9a-f]{16})?\.skops", other):
+            os.remove(os.path.join(out_dir, other))
 
 
 # The only types a bigprep model file may hold; anything else is refused.
@@ -42,12 +48,12 @@ def load_model(model_dir: str):
     """(model, spec, envelope); refuses other versions, changed files, unknown types."""
     import skops.io as sio
 
-    path = os.path.join(model_dir, "model.skops")
     if not os.path.isdir(model_dir):
         raise BigprepError(f"{model_dir}: not a bigprep model folder (no such folder); "
                            "train one first.")
     envelope = load_envelope(os.path.join(model_dir, "model.json"), "train", "model",
                              param=None)
+    path = os.path.join(model_dir, str(envelope.payload.get("model_file", "model.skops")))
     try:
         with open(path, "rb") as fh:
             blob = fh.read()
