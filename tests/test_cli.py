@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from bigprep.cli import main
 from bigprep.io.sink import write_partition
-from tests.helpers import read_output, write_partitions
+from tests.helpers import read_output, with_holes, write_partitions
 
 
 def invoke(*args):
@@ -229,3 +229,54 @@ def test_a_run_killed_between_the_state_files_leaves_the_previous_state(data, mo
     assert result.exit_code == 0, result.output
     left = sorted(p.name for p in tmp.iterdir() if p.name.startswith("s.json"))
     assert left == ["s.json", json.loads(state.read_text())["sidecar"]]  # old ones removed
+
+
+def _lock_of(state, pid):
+    import socket
+
+    state.with_name(state.name + ".lock").write_text(json.dumps(
+        {"pid": pid, "host": socket.gethostname(), "started": "2026-01-01T00:00:00+00:00"}))
+
+
+def test_a_second_writer_is_stopped_and_a_stale_lock_taken_over(data):
+    import subprocess
+    import sys
+
+    _, paths, tmp = data
+    state = tmp / "s.json"
+    assert invoke("impute", paths[0], "--state", state, "-c", "temp=mean", "-q").exit_code == 0
+    saved = state.read_bytes()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        _lock_of(state, holder.pid)
+        result = invoke("impute", paths[1], "--state", state, "--update", "-q")
+        assert result.exit_code == 1 and f"pid {holder.pid}" in result.stderr
+        assert "--state" in result.stderr and state.read_bytes() == saved
+    finally:
+        holder.kill()
+        holder.wait()
+    _lock_of(state, holder.pid)  # its run is gone: the lock is stale
+    result = invoke("impute", paths[1], "--state", state, "--update", "-q")
+    assert result.exit_code == 0, result.output
+    assert not state.with_name("s.json.lock").exists()
+    assert json.loads(state.read_text())["payload"]["rows"] == 6
+
+
+def test_two_runs_updating_one_state_at_once_lose_nothing(tmp_path, rng):
+    """Whatever the timing, every run that says it succeeded is counted once."""
+    import subprocess
+    import sys
+
+    frame = pl.DataFrame({"x": with_holes(rng, rng.normal(size=600_000))})
+    parts = write_partitions(frame, tmp_path / "in", [200_000] * 3)
+    state = tmp_path / "s.json"
+    assert invoke("impute", parts[0], "--state", state, "-c", "x=mean", "-q").exit_code == 0
+    runs = [subprocess.Popen([sys.executable, "-m", "bigprep", "impute", p, "--state", state,
+                              "--update", "-q"], stderr=subprocess.PIPE, text=True)
+            for p in parts[1:]]
+    results = [(r.wait(), r.stderr.read()) for r in runs]
+    ok = sum(code == 0 for code, _ in results)
+    assert ok >= 1
+    for code, err in results:
+        assert code == 0 or "another run is updating it" in err, err
+    assert json.loads(state.read_text())["payload"]["rows"] == 200_000 * (1 + ok)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from ..engine.passes import write_each
 from ..io.dataset import DEFAULT_CHUNK_ROWS
+from ..io.lock import locked
 from ..ops.base import fit as fit_operation
 from ..ops.impute.fit import ImputeState
 from ..ops.impute.operation import Impute
@@ -119,15 +120,17 @@ class Imputer(Estimator):
     def fit(self, inputs, *, save: str | None = None) -> Imputer:
         """Learn the statistics of ``inputs`` (files, folders, globs, URLs or a list);
         with ``save=PATH`` also write the state there (checked before any data is read)."""
-        self.state_ = self._fit(self._open(inputs, state=save), None, True)
-        return self._saved(save)
+        with locked(save):
+            self.state_ = self._fit(self._open(inputs, state=save), None, True)
+            return self._saved(save)
 
     def partial_fit(self, inputs, *, save: str | None = None) -> Imputer:
         """Merge new partitions into the fitted statistics (old ones are not read
         again); the same as ``fit`` on an imputer not fitted yet."""
-        prior = getattr(self, "state_", None)
-        self.state_ = self._fit(self._open(inputs, state=save), prior, True)
-        return self._saved(save)
+        with locked(save):
+            prior = getattr(self, "state_", None)
+            self.state_ = self._fit(self._open(inputs, state=save), prior, True)
+            return self._saved(save)
 
     # -- applying ----------------------------------------------------------------------
     def transform(self, inputs, *, out: str) -> ImputeReport:
@@ -142,20 +145,22 @@ class Imputer(Estimator):
                       ) -> ImputeReport:
         """``fit`` then ``transform`` of the same inputs, reading them once to learn
         (``out=None``: write no data, only learn, and ``save``)."""
-        dataset = self._open(inputs, out=out, state=save)
-        self.state_ = self._fit(dataset, None, True)
-        report = self._write(dataset, self.state_, out)
-        self._saved(save)
+        with locked(save):
+            dataset = self._open(inputs, out=out, state=save)
+            self.state_ = self._fit(dataset, None, True)
+            report = self._write(dataset, self.state_, out)
+            self._saved(save)
         return report
 
     def partial_fit_transform(self, inputs, *, out: str | None, save: str | None = None
                               ) -> ImputeReport:
         """``partial_fit`` then ``transform`` of the same new partitions (one pass to
         learn): what ``bigprep impute --update`` does."""
-        dataset = self._open(inputs, out=out, state=save)
-        self.state_ = self._fit(dataset, getattr(self, "state_", None), True)
-        report = self._write(dataset, self.state_, out)
-        self._saved(save)
+        with locked(save):
+            dataset = self._open(inputs, out=out, state=save)
+            self.state_ = self._fit(dataset, getattr(self, "state_", None), True)
+            report = self._write(dataset, self.state_, out)
+            self._saved(save)
         return report
 
     def _write(self, dataset, fitted: ImputeState, out: str | None) -> ImputeReport:

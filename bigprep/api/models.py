@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..engine.passes import write_each
 from ..errors import BigprepError
 from ..io.dataset import DEFAULT_CHUNK_ROWS
+from ..io.lock import locked
 from ..io.statefile import now
 from ..io.storage import is_remote
 from ..models.estimators import TASK_OF, TrainOptions, build_model, check_task
@@ -125,9 +126,11 @@ class SGDModel(Estimator):
         def save(best, so_far):
             save_model(checkpoint, best, spec, options, so_far, seen, created)
 
-        best, history = train(dataset, model, spec, options, history=history,
-                              chunk_rows=self.chunk_rows,
-                              checkpoint=save if checkpoint is not None else None, log=self.log)
+        with locked(checkpoint, "out"):
+            best, history = train(dataset, model, spec, options, history=history,
+                                  chunk_rows=self.chunk_rows,
+                                  checkpoint=save if checkpoint is not None else None,
+                                  log=self.log)
         self.estimator_, self.spec_, self.history_ = best, spec, history
         self.seen_, self.created_ = seen, created
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..engine.passes import write_each
 from ..errors import BigprepError
 from ..io.dataset import DEFAULT_CHUNK_ROWS
+from ..io.lock import locked
 from ..ops.base import fit as fit_operation
 from ..ops.base import validate
 from ..ops.tfidf.analyze import DEFAULT_PATTERN
@@ -126,8 +127,9 @@ class TfidfVectorizer(Estimator):
         """Count the document frequencies of ``text_column`` over ``inputs``; with
         ``save=PATH`` also write the state there (checked before any data is read)."""
         op = self._op(text_column)
-        self.state_ = fit_operation(op, self._open(inputs, state=save), self._executor())
-        return self._saved(save)
+        with locked(save):
+            self.state_ = fit_operation(op, self._open(inputs, state=save), self._executor())
+            return self._saved(save)
 
     def partial_fit(self, inputs, *, text_column: str | None = None, refit: bool = False,
                     save: str | None = None) -> TfidfVectorizer:
@@ -142,9 +144,10 @@ class TfidfVectorizer(Estimator):
             raise BigprepError(f"`text_column` {text_column}: the state counts column "
                                f"{prior.params.text_column!r}.")
         op = self._fitted_op()
-        self.state_ = fit_operation(op, self._open(inputs, state=save), self._executor(),
-                                    prior=prior, refit=refit)
-        return self._saved(save)
+        with locked(save):
+            self.state_ = fit_operation(op, self._open(inputs, state=save), self._executor(),
+                                        prior=prior, refit=refit)
+            return self._saved(save)
 
     # -- applying ----------------------------------------------------------------------
     def transform(self, inputs, *, out: str, keep=(), keywords: int = 0,

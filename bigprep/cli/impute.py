@@ -7,6 +7,7 @@ import json
 import click
 
 from ..errors import BigprepError
+from ..io.lock import locked
 from ..io.storage import exists
 from .common import console, execution_options, fmt, spell
 
@@ -90,14 +91,15 @@ def impute(inputs, out, strategy, column, group_by, order_by, add_indicator, sta
                                "--strategy and --column out (or fit a new state).")
         if apply_only and not out:
             raise click.UsageError("--apply writes filled files: give --out DIR.")
-        imp = Imputer.load(state_path, executor=executor, storage_options=storage)
-        given = {k: v for k, v in (("group_by", group_by), ("order_by", order_by)) if v}
-        imp.set_params(**given, add_indicator=add_indicator, chunk_rows=chunk_rows,
-                       compression=compression)  # grouping and order: the saved ones
-        if apply_only:
-            report = imp.transform(inputs, out=out)
-        else:
-            report = imp.partial_fit_transform(inputs, out=out, save=state_path)
+        with locked(None if apply_only else state_path):  # read, merge, save: one holder
+            imp = Imputer.load(state_path, executor=executor, storage_options=storage)
+            given = {k: v for k, v in (("group_by", group_by), ("order_by", order_by)) if v}
+            imp.set_params(**given, add_indicator=add_indicator, chunk_rows=chunk_rows,
+                           compression=compression)  # grouping and order: the saved ones
+            if apply_only:
+                report = imp.transform(inputs, out=out)
+            else:
+                report = imp.partial_fit_transform(inputs, out=out, save=state_path)
     else:
         imp = Imputer(strategy=strategy, columns=columns or None, group_by=group_by,
                       order_by=order_by, add_indicator=add_indicator,

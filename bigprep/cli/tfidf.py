@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..io.lock import locked
 from .common import console, execution_options, names
 
 
@@ -145,9 +146,10 @@ def tfidf_update(inputs, state_path, refit, chunk_rows, executor, quiet, storage
     """
     from ..api.text import TfidfVectorizer
 
-    tf = TfidfVectorizer.load(state_path, executor=executor, storage_options=storage)
-    tf.set_params(chunk_rows=chunk_rows)
-    tf.partial_fit(inputs, refit=refit, save=state_path)
+    with locked(state_path):  # read, merge, save: one holder
+        tf = TfidfVectorizer.load(state_path, executor=executor, storage_options=storage)
+        tf.set_params(chunk_rows=chunk_rows)
+        tf.partial_fit(inputs, refit=refit, save=state_path)
     if not quiet:
         _summary(tf, state_path)
 
