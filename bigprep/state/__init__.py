@@ -1,5 +1,6 @@
-"""Mergeable states: the protocol and registry, and every family (imported here so the
-registry and the strategies are complete once ``bigprep.state`` is)."""
+"""Mergeable states: the protocol and registry (protocol.py), and the families. The
+families that define imputation strategies are imported here, so the strategies are
+complete once ``bigprep.state`` is; the others register when their users import them."""
 
-from . import composite, counts, metrics, moments, quantile, runs  # noqa: F401
+from . import counts, moments, quantile  # noqa: F401 - they register the statistics
 from .protocol import REGISTRY, STATISTICS  # noqa: F401
