@@ -120,17 +120,14 @@ class Imputer(Estimator):
     def fit(self, inputs, *, save: str | None = None) -> Imputer:
         """Learn the statistics of ``inputs`` (files, folders, globs, URLs or a list);
         with ``save=PATH`` also write the state there (checked before any data is read)."""
-        with locked(save):
-            self.state_ = self._fit(self._open(inputs, state=save), None, True)
-            return self._saved(save)
+        self._learn(inputs, None, save=save)
+        return self
 
     def partial_fit(self, inputs, *, save: str | None = None) -> Imputer:
         """Merge new partitions into the fitted statistics (old ones are not read
         again); the same as ``fit`` on an imputer not fitted yet."""
-        with locked(save):
-            prior = getattr(self, "state_", None)
-            self.state_ = self._fit(self._open(inputs, state=save), prior, True)
-            return self._saved(save)
+        self._learn(inputs, getattr(self, "state_", None), save=save)
+        return self
 
     # -- applying ----------------------------------------------------------------------
     def transform(self, inputs, *, out: str) -> ImputeReport:
@@ -145,21 +142,23 @@ class Imputer(Estimator):
                       ) -> ImputeReport:
         """``fit`` then ``transform`` of the same inputs, reading them once to learn
         (``out=None``: write no data, only learn, and ``save``)."""
-        with locked(save):
-            dataset = self._open(inputs, out=out, state=save)
-            self.state_ = self._fit(dataset, None, True)
-            report = self._write(dataset, self.state_, out)
-            self._saved(save)
-        return report
+        return self._learn(inputs, None, out=out, save=save, write=True)
 
     def partial_fit_transform(self, inputs, *, out: str | None, save: str | None = None
                               ) -> ImputeReport:
         """``partial_fit`` then ``transform`` of the same new partitions (one pass to
         learn): what ``bigprep impute --update`` does."""
+        return self._learn(inputs, getattr(self, "state_", None), out=out, save=save,
+                           write=True)
+
+    def _learn(self, inputs, prior, *, out: str | None = None, save: str | None = None,
+               write: bool = False) -> ImputeReport | None:
+        """Fit (merged into ``prior`` when given), write ``out`` if asked, save; the state
+        file stays locked from the first read to the save."""
         with locked(save):
             dataset = self._open(inputs, out=out, state=save)
-            self.state_ = self._fit(dataset, getattr(self, "state_", None), True)
-            report = self._write(dataset, self.state_, out)
+            self.state_ = self._fit(dataset, prior, True)
+            report = self._write(dataset, self.state_, out) if write else None
             self._saved(save)
         return report
 

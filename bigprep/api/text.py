@@ -112,13 +112,13 @@ class TfidfVectorizer(Estimator):
         """The fitted parameters, with the ones that act when vectors are made (and
         chunk_rows) taken from this estimator; the others need a new fit."""
         fitted = self.state_.params
-        current = {k: v for k, v in self._saved_params().items() if k in APPLY_TIME}
-        changed = [k for k, v in self._saved_params().items() if k not in APPLY_TIME
-                   and validate(Tfidf.Params, {**fitted.model_dump(), k: v}) != fitted]
+        current = validate(Tfidf.Params, {**fitted.model_dump(), **self._saved_params()})
+        changed = [k for k in self._saved_params()
+                   if k not in APPLY_TIME and getattr(current, k) != getattr(fitted, k)]
         if changed:
             raise BigprepError(f"`{changed[0]}` was changed after fitting; it decides which "
                                "terms are counted, so fit again to change it.")
-        return Tfidf(validate(Tfidf.Params, {**fitted.model_dump(), **current}))
+        return Tfidf(current)
 
     def _op(self, text_column: str) -> Tfidf:
         return Tfidf({**self._saved_params(), "text_column": text_column})

@@ -35,10 +35,7 @@ class Trained:
     spec: FeatureSpec
 
     def needed(self, with_target: bool) -> list[str]:
-        spec = self.spec
-        cols = spec.numeric + spec.categorical + (
-            [spec.target] if with_target and spec.target else [])
-        return list(dict.fromkeys(cols))
+        return self.spec.columns(with_target)
 
 
 class PredictParams(Params):

@@ -44,8 +44,7 @@ def _load_xy(item, spec: FeatureSpec, share: float, seed: int, shuffle_seed, wit
     matrix is built, so the (wide) matrix is made once and never copied.
     """
     partition, start, length = item
-    columns = spec.numeric + spec.categorical + ([spec.target] if spec.target else [])
-    frame = read_chunk(item, list(dict.fromkeys(columns)))
+    frame = read_chunk(item, spec.columns(True))
     where = f"{partition.path}, rows {start}-{start + length - 1}"
     positions = np.arange(partition.offset + start, partition.offset + start + length)
     val = validation_mask(positions, share, seed)

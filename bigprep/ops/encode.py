@@ -59,6 +59,11 @@ class FeatureSpec:
     scale: bool = True  # standardise numbers (naive Bayes wants them raw)
     class_counts: list = field(default_factory=list)
 
+    def columns(self, with_target: bool) -> list[str]:
+        """The input columns this spec reads (and the target, when asked and there is one)."""
+        target = [self.target] if with_target and self.target else []
+        return list(dict.fromkeys(self.numeric + self.categorical + target))
+
     @property
     def names(self) -> list[str]:
         cats = [f"{c}={lv}" for c in self.categorical for lv in self.levels[c]]
@@ -222,7 +227,7 @@ class EncodeTransform(MapDefaults):
 
     @property
     def reads(self) -> list[str]:
-        return list(dict.fromkeys(self.spec.numeric + self.spec.categorical))
+        return self.spec.columns(False)
 
     @property
     def schema(self) -> pl.Schema:

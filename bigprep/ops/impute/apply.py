@@ -71,8 +71,7 @@ class ImputeTransform:
 
     @classmethod
     def of(cls, state, dataset: Dataset, params) -> ImputeTransform:
-        skipped = getattr(state, "skipped", {})
-        plans = active_plans(state, skipped)
+        plans = active_plans(state, state.skipped)
         fills = {f"{p.column}:{k}": typed_fill(state.fill_value(p.column, k, exact=True), p)
                  for p in plans for k in p.stats}
         schema = dict(pl.Schema(dataset.schema))
