@@ -13,8 +13,9 @@ from typing import ClassVar
 
 from ..engine.executor import Executor
 from ..errors import BigprepError
+from ..io.commit import Commit, run_key
 from ..io.dataset import Dataset, open_dataset
-from ..io.sink import check_out_dir, check_state_path
+from ..io.sink import check_compression, check_out_dir, check_state_path
 from ..io.statefile import Envelope, decoded, load_envelope, save_envelope
 from ..io.storage import is_remote
 from ..ops.base import Operation, validate
@@ -26,6 +27,7 @@ class Estimator:
     """Base: ``get_params`` from the signature, one run preamble, one save / load."""
 
     operation: ClassVar[type[Operation]]
+    unsaved: ClassVar[tuple[str, ...]] = ()  # how outputs are written, not what is fitted
 
     @classmethod
     def _param_names(cls) -> list[str]:
@@ -69,6 +71,20 @@ class Estimator:
             check_state_path(state, dataset.paths)
         return dataset
 
+    def _output(self, dataset: Dataset, out: str, command: str, parameters: dict, *,
+                overwrite: bool = False, add: bool = False) -> Commit:
+        """The commit of a run's output folder, checked before any data is read:
+        ``out`` must be empty unless ``overwrite`` (replace it whole) or ``add``."""
+        if overwrite and add:
+            raise BigprepError("`overwrite` replaces the output folder whole and `partial_fit` "
+                               "adds to it: give one of them.")
+        check_compression(getattr(self, "compression", None))
+        mode = "add" if add else "overwrite" if overwrite else "new"
+        commit = Commit(out, mode, run_key(command, parameters, dataset), command,
+                        self._options())
+        commit.check()
+        return commit
+
     def _check_fitted(self, attribute: str = "state_") -> None:
         if not hasattr(self, attribute):
             raise BigprepError(f"this {type(self).__name__} is not fitted yet: call fit "
@@ -76,7 +92,8 @@ class Estimator:
 
     # -- saving ------------------------------------------------------------------------
     def _saved_params(self) -> dict:
-        return {k: v for k, v in self.get_params().items() if k not in RUNTIME}
+        return {k: v for k, v in self.get_params().items()
+                if k not in RUNTIME and k not in self.unsaved}
 
     def _save_state(self, path: str, state, parameters: dict) -> None:
         """One envelope for every estimator: what fitted it, from what, and the payload."""

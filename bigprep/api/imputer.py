@@ -130,44 +130,54 @@ class Imputer(Estimator):
         return self
 
     # -- applying ----------------------------------------------------------------------
-    def transform(self, inputs, *, out: str) -> ImputeReport:
+    def transform(self, inputs, *, out: str, overwrite: bool = False) -> ImputeReport:
         """Fill ``inputs`` with the fitted statistics, learning nothing, into ``out``
         (one file per input at the same relative path). Fills from neighbours carry
-        in the last values of the fitted data."""
+        in the last values of the fitted data. ``out`` must be empty or absent, or
+        ``overwrite=True`` replaces it whole."""
         self._check_fitted()
         dataset = self._open(inputs, out=out)
-        return self._write(dataset, self._fit(dataset, self.state_, False), out)
+        commit = self._commit(dataset, out, overwrite, add=False)
+        return self._write(dataset, self._fit(dataset, self.state_, False), commit)
 
-    def fit_transform(self, inputs, *, out: str | None, save: str | None = None
-                      ) -> ImputeReport:
+    def fit_transform(self, inputs, *, out: str | None, save: str | None = None,
+                      overwrite: bool = False) -> ImputeReport:
         """``fit`` then ``transform`` of the same inputs, reading them once to learn
         (``out=None``: write no data, only learn, and ``save``)."""
-        return self._learn(inputs, None, out=out, save=save, write=True)
+        return self._learn(inputs, None, out=out, save=save, write=True,
+                           overwrite=overwrite)
 
     def partial_fit_transform(self, inputs, *, out: str | None, save: str | None = None
                               ) -> ImputeReport:
         """``partial_fit`` then ``transform`` of the same new partitions (one pass to
-        learn): what ``bigprep impute --update`` does."""
+        learn): what ``bigprep impute --update`` does. Their outputs are added to
+        ``out``, beside the earlier ones its manifest lists."""
         return self._learn(inputs, getattr(self, "state_", None), out=out, save=save,
-                           write=True)
+                           write=True, add=True)
 
     def _learn(self, inputs, prior, *, out: str | None = None, save: str | None = None,
-               write: bool = False) -> ImputeReport | None:
+               write: bool = False, overwrite: bool = False, add: bool = False
+               ) -> ImputeReport | None:
         """Fit (merged into ``prior`` when given), write ``out`` if asked, save; the state
-        file stays locked from the first read to the save."""
+        file stays locked from the first read to the save. The outputs are published
+        before the state is saved: a run killed between the two is simply run again."""
         with locked(save):
             dataset = self._open(inputs, out=out, state=save)
+            commit = None if out is None else self._commit(dataset, out, overwrite, add)
             self.state_ = self._fit(dataset, prior, True)
-            report = self._write(dataset, self.state_, out) if write else None
+            report = self._write(dataset, self.state_, commit) if write else None
             self._saved(save)
         return report
 
-    def _write(self, dataset, fitted: ImputeState, out: str | None) -> ImputeReport:
+    def _commit(self, dataset, out: str, overwrite: bool, add: bool):
+        return self._output(dataset, out, "bigprep impute", self._saved_params(),
+                            overwrite=overwrite, add=add)
+
+    def _write(self, dataset, fitted: ImputeState, commit) -> ImputeReport:
         transform = self._op().transformer(fitted, dataset)
-        files = [] if out is None else write_each(
-            dataset, out, transform, self._executor(), chunk_rows=self.chunk_rows,
-            command="bigprep impute", label="impute", compression=self.compression,
-            options=self._options())
+        files = [] if commit is None else write_each(
+            dataset, commit, transform, self._executor(), chunk_rows=self.chunk_rows,
+            label="impute", compression=self.compression)
         return ImputeReport(fitted, files, transform.plans, dict(fitted.skipped),
                             transform.fills, dict(fitted.run_nulls))
 

@@ -64,7 +64,8 @@ class SGDModel(Estimator):
                  patience: int = 2, tol: float = 1e-4, kernel_components: int = 500,
                  gamma: float | None = None, clusters: int = 8,
                  max_validation_rows: int = 200_000, chunk_rows: int = DEFAULT_CHUNK_ROWS,
-                 executor=None, storage_options: dict | None = None, log=None):
+                 compression: str | None = "zstd", executor=None,
+                 storage_options: dict | None = None, log=None):
         self.model = model
         self.target = target
         self.features = features
@@ -84,6 +85,7 @@ class SGDModel(Estimator):
         self.clusters = clusters
         self.max_validation_rows = max_validation_rows
         self.chunk_rows = chunk_rows
+        self.compression = compression
         self.executor = executor
         self.storage_options = storage_options
         self.log = log
@@ -139,16 +141,20 @@ class SGDModel(Estimator):
         self._check_fitted("estimator_")
         return Trained(self.estimator_, self.spec_)
 
-    def predict(self, inputs, *, out: str, keep=(), proba: bool = False) -> list[dict]:
+    def predict(self, inputs, *, out: str, keep=(), proba: bool = False,
+                overwrite: bool = False) -> list[dict]:
         """Write one Parquet file per input: the ``keep`` columns and ``prediction``
-        (and ``proba_CLASS`` with ``proba=True``). Returns the files written."""
+        (and ``proba_CLASS`` with ``proba=True``). Returns the files written. ``out``
+        must be empty or absent, or ``overwrite=True`` replaces it whole."""
         op = Predict({"keep": tuple(_names(keep, "keep")), "proba": proba,
                       "chunk_rows": self.chunk_rows})
         dataset = self._open(inputs, out=out)
+        commit = self._output(dataset, out, "bigprep predict", op.params.model_dump(),
+                              overwrite=overwrite)
         transform = op.transformer(self._trained(), dataset)
-        return write_each(dataset, out, transform, self._executor(),
-                          chunk_rows=self.chunk_rows, command="bigprep predict",
-                          label="predict", options=self._options())
+        return write_each(dataset, commit, transform, self._executor(),
+                          chunk_rows=self.chunk_rows, label="predict",
+                          compression=self.compression)
 
     def score(self, inputs) -> dict:
         """Metrics on labelled partitions, out of core: accuracy, precision, recall, F1,

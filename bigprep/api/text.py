@@ -30,7 +30,7 @@ class TfidfVectorizer(Estimator):
         Chinese word segmentation (``pip install 'bigprep[zh]'``).
     hash_features : int, optional
         No vocabulary: hash terms into this many columns, as HashingVectorizer.
-    chunk_rows, executor, storage_options
+    chunk_rows, compression, executor, storage_options
         As for ``bigprep.Imputer``.
 
     Attributes
@@ -55,6 +55,7 @@ class TfidfVectorizer(Estimator):
     """
 
     operation = Tfidf
+    unsaved = ("compression",)
 
     def __init__(self, *, analyzer: str = "word", ngram_range: tuple = (1, 1),
                  lowercase: bool = True, token_pattern: str = DEFAULT_PATTERN,
@@ -63,8 +64,8 @@ class TfidfVectorizer(Estimator):
                  max_df: float = 1.0, max_features: int | None = None,
                  norm: str | None = "l2", use_idf: bool = True, smooth_idf: bool = True,
                  sublinear_tf: bool = False, hash_features: int | None = None,
-                 chunk_rows: int = DEFAULT_CHUNK_ROWS, executor=None,
-                 storage_options: dict | None = None):
+                 chunk_rows: int = DEFAULT_CHUNK_ROWS, compression: str | None = "zstd",
+                 executor=None, storage_options: dict | None = None):
         self.analyzer = analyzer
         self.ngram_range = ngram_range
         self.lowercase = lowercase
@@ -81,6 +82,7 @@ class TfidfVectorizer(Estimator):
         self.sublinear_tf = sublinear_tf
         self.hash_features = hash_features
         self.chunk_rows = chunk_rows
+        self.compression = compression
         self.executor = executor
         self.storage_options = storage_options
 
@@ -151,27 +153,32 @@ class TfidfVectorizer(Estimator):
 
     # -- applying ----------------------------------------------------------------------
     def transform(self, inputs, *, out: str, keep=(), keywords: int = 0,
-                  vectors: bool = True) -> list[dict]:
+                  vectors: bool = True, overwrite: bool = False) -> list[dict]:
         """Write one Parquet file per input: the ``keep`` columns, ``tfidf_indices`` and
         ``tfidf_weights`` (a sparse row; ``vectors=False`` leaves them out) and, with
-        ``keywords=K``, the top K terms of each document. Returns the files written."""
+        ``keywords=K``, the top K terms of each document. Returns the files written.
+        ``out`` must be empty or absent, or ``overwrite=True`` replaces it whole."""
         self._check_fitted()
         if isinstance(keywords, bool) or not isinstance(keywords, int) or keywords < 0:
             raise BigprepError(f"`keywords` {keywords!r}: a count of terms, 0 or more.")
         op = self._fitted_op()
         dataset = self._open(inputs, out=out)
+        commit = self._output(dataset, out, "bigprep tfidf", {
+            **op.params.model_dump(), "keep": list(keep), "keywords": keywords,
+            "vectors": vectors}, overwrite=overwrite)
         op.plan(dataset, self.state_)
         transform = op.transformer(self.state_, dataset, keep=keep, keywords=keywords,
                                    vectors=vectors)
-        return write_each(dataset, out, transform, self._executor(),
-                          chunk_rows=op.params.chunk_rows, command="bigprep tfidf",
-                          label="tf-idf", options=self._options())
+        return write_each(dataset, commit, transform, self._executor(),
+                          chunk_rows=op.params.chunk_rows, label="tf-idf",
+                          compression=self.compression)
 
     def fit_transform(self, inputs, *, text_column: str, out: str, keep=(), keywords: int = 0,
-                      vectors: bool = True) -> list[dict]:
+                      vectors: bool = True, overwrite: bool = False) -> list[dict]:
         """``fit`` then ``transform`` of the same inputs."""
         self.fit(inputs, text_column=text_column)
-        return self.transform(inputs, out=out, keep=keep, keywords=keywords, vectors=vectors)
+        return self.transform(inputs, out=out, keep=keep, keywords=keywords, vectors=vectors,
+                              overwrite=overwrite)
 
     # -- saving ------------------------------------------------------------------------
     def save(self, path: str) -> None:

@@ -16,8 +16,9 @@ from typing import Protocol
 import polars as pl
 
 from ..errors import BigprepError
-from ..io.dataset import Chunk, Dataset, Partition, iter_chunks
-from ..io.sink import out_path, sink_query, write_manifest, write_partition
+from ..io.commit import Commit
+from ..io.dataset import Chunk, Dataset, Partition, iter_chunks, verify
+from ..io.sink import sink_query, write_partition
 
 
 def fold_partition(job) -> object:
@@ -55,7 +56,10 @@ def reduce(partitions: Sequence[Partition], template, executor, *, chunk_rows: i
             else reads
         jobs = [(p, state, columns, chunk_rows, prepare) for p in partitions]
         return executor.tree_reduce(fold_partition, jobs, _merge, label=label)
-    return run_passes(template, one_pass)
+    state = run_passes(template, one_pass)
+    for partition in partitions:  # a file changed after it was read: the state mixes two
+        verify(partition)
+    return state
 
 
 class MapDefaults:
@@ -86,23 +90,26 @@ class ChunkTransform(Protocol):
 
 
 def write_one(job) -> dict:
-    """Transform one partition and write it atomically to ``final``."""
+    """Transform one partition and write it atomically to ``final`` (in the staging
+    folder)."""
     partition, transform, chunk_rows, final, compression = job
     try:
         return _write_one(partition, transform, chunk_rows, final, compression)
     except BigprepError:
         raise
     except Exception as exc:  # noqa: BLE001 - storage and engine errors of every kind
-        raise BigprepError(f"{partition.path} -> {final}: cannot be written "
-                           f"({type(exc).__name__}: {exc}). No partial output was left; fix "
-                           "the cause and run again.") from None
+        raise BigprepError(f"{partition.path}: its output cannot be written "
+                           f"({type(exc).__name__}: {exc}). Nothing was published; fix the "
+                           "cause and run again.") from None
 
 
 def _write_one(partition, transform, chunk_rows, final, compression) -> dict:
-    query = None if partition.remote else transform.lazy(partition)
-    if query is not None:  # a pure per-row map: polars streams read, fill and write
-        sink_query(final, query, compression, chunk_rows, partition.options)
-        return {"file": partition.rel, "rows": partition.rows, **transform.counts(None)}
+    # a pure per-row map: polars streams read and fill (it reads no page checksums)
+    query = None if partition.remote or partition.checksummed else transform.lazy(partition)
+    if query is not None:
+        verify(partition)
+        rows = sink_query(final, query, compression, chunk_rows, partition.options)
+        return {"file": partition.rel, "rows": rows, **transform.counts(None)}
     totals: dict = {}
     rows = 0
 
@@ -127,12 +134,15 @@ def _add(a, b):
     return {k: a.get(k, 0) + v for k, v in b.items()} if isinstance(b, dict) else a + b
 
 
-def write_each(dataset: Dataset, out: str, transform: ChunkTransform, executor, *,
-               chunk_rows: int, command: str, label: str, compression: str | None = "zstd",
-               options: dict | None = None) -> list[dict]:
-    """The apply map: one output file per input, at its relative path below ``out``."""
-    jobs = [(p, transform.for_partition(p), chunk_rows, out_path(out, p.rel), compression)
-            for p in dataset.partitions]
-    files = executor.map(write_one, jobs, label=label)
-    write_manifest(out, files, command, options)
+def write_each(dataset: Dataset, commit: Commit, transform: ChunkTransform, executor, *,
+               chunk_rows: int, label: str, compression: str | None = "zstd") -> list[dict]:
+    """The apply map: one output file per input, at its relative path below the output
+    folder, published together once all are written and every input is unchanged."""
+    with commit.run():
+        jobs = [(p, transform.for_partition(p), chunk_rows, commit.staged(p.rel),
+                 compression) for p in dataset.partitions]
+        files = executor.map(write_one, jobs, label=label)
+        for partition in dataset.partitions:
+            verify(partition)
+        commit.publish(files)
     return files

@@ -112,7 +112,7 @@ class Commit:
                 f"no bigprep manifest lists; adding to it would mix them with this run's "
                 "outputs. Move them away, or pass `overwrite` to replace the folder whole.")
         raise BigprepError(
-            f"`out` {self.out}: already holds {len(files)} file(s) (e.g. {sorted(files)[0]})"
+            f"`out` {self.out}: already holds {len(files)} file(s) (e.g. {min(files)})"
             f"{' of an earlier run' if manifest else ''}. Pass `overwrite` to replace the "
             "folder whole, or choose an empty folder.")
 
@@ -127,11 +127,11 @@ class Commit:
                     manifest = json.load(fh)
                 if not isinstance(manifest, dict) or not isinstance(manifest.get("files"),
                                                                     list):
-                    raise ValueError("not a manifest")
+                    raise TypeError("not a manifest")
                 for entry in manifest["files"]:
                     if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
-                        raise ValueError("an entry has no file name")
-            except (OSError, ValueError) as exc:
+                        raise TypeError("an entry has no file name")
+            except (OSError, ValueError, TypeError) as exc:
                 raise BigprepError(
                     f"`out` {self.out}: its {MANIFEST} cannot be read ({exc}). Pass "
                     "`overwrite` to rewrite the folder whole.") from None

@@ -10,6 +10,7 @@ chunks, which is what lets order-dependent fills hand seeds from one to the othe
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import posixpath
 import re
@@ -26,6 +27,7 @@ from .storage import filesystem, is_remote, local, open_input
 from .storage import url as storage_url
 
 DEFAULT_CHUNK_ROWS = 262_144
+PAGE_CHECKSUMS = b"bigprep.page_checksums"  # footer key of files whose pages carry CRCs
 
 
 def natural_key(path: str) -> list:
@@ -124,6 +126,9 @@ class Partition:
     offset: int  # global row position of its first row
     row_group_rows: tuple[int, ...]
     storage: tuple = ()  # storage options as (key, value) pairs, for remote paths
+    size: int = 0  # bytes, and a hash of the footer: the content as listed, re-checked
+    fingerprint: str = ""  # when the file is opened and before anything is published
+    checksummed: bool = False  # written by bigprep: every page has a CRC to verify
 
     @property
     def options(self) -> dict:
@@ -188,9 +193,11 @@ class Dataset:
                 f"Columns: {', '.join(self.columns)}.")
 
 
-def _open(path: str, options: dict | None = None) -> pq.ParquetFile:
+def _open(path: str, options: dict | None = None, pages: bool = False) -> pq.ParquetFile:
+    """A Parquet file through pyarrow; ``pages``: verify each page's CRC as it is read."""
     try:
-        return pq.ParquetFile(open_input(path, options or {}) if is_remote(path) else path)
+        return pq.ParquetFile(open_input(path, options or {}) if is_remote(path) else path,
+                              page_checksum_verification=pages)
     except (pa.ArrowException, OSError) as exc:
         raise BigprepError(f"{path}: not a readable Parquet file ({exc}). Re-export the file "
                            "or leave it out of the inputs; nothing was written.") from None
@@ -215,14 +222,48 @@ def _describe_drift(path: str, schema: pa.Schema, first: str, expected: pa.Schem
     return "its columns are in another order"
 
 
-def _footer(path: str, options: dict | None) -> tuple[pa.Schema, pq.FileMetaData]:
+def fingerprint(path: str, options: dict | None = None) -> tuple[int, str]:
+    """(size, hash of the footer) of a Parquet file: a rewrite, a truncation or an
+    append changes one of them."""
+    try:
+        with open_input(path, options or {}) as fh:
+            size = fh.seek(0, 2)
+            if size < 12:
+                return size, ""
+            fh.seek(size - 8)
+            tail = fh.read(8)
+            length = min(int.from_bytes(tail[:4], "little"), size - 8)
+            fh.seek(size - 8 - length)
+            footer = fh.read(length)
+    except OSError as exc:
+        raise BigprepError(f"{path}: cannot be read ({exc}). Check that it exists and is "
+                           "readable; nothing was written.") from None
+    return size, hashlib.sha256(footer + tail).hexdigest()[:32]
+
+
+def verify(partition: Partition) -> None:
+    """Stop if a file is not what was listed: replaced, truncated or appended to while
+    the run read it (its outputs and state would mix two versions)."""
+    if not partition.fingerprint:
+        return
+    size, found = fingerprint(partition.path, partition.options)
+    if (size, found) != (partition.size, partition.fingerprint):
+        change = (f"{partition.size:,} bytes when listed, {size:,} now"
+                  if size != partition.size else "its footer changed")
+        raise BigprepError(f"{partition.path}: changed while this run read it ({change}). "
+                           "Nothing was published; run again once the file is complete "
+                           "and stays put.")
+
+
+def _footer(path: str, options: dict | None):
+    size, print_ = fingerprint(path, options)
     pf = _open(path, options)
     schema = pf.schema_arrow.remove_metadata()
     repeated = sorted({n for n in schema.names if schema.names.count(n) > 1})
     if repeated:
         raise BigprepError(f"{path}: column name {repeated[0]!r} appears more than once; "
                            "rename the duplicates when the file is written.")
-    return schema, pf.metadata
+    return schema, pf.metadata, size, print_
 
 
 def open_dataset(inputs: Sequence[str], storage_options: dict | None = None) -> Dataset:
@@ -241,7 +282,7 @@ def open_dataset(inputs: Sequence[str], storage_options: dict | None = None) -> 
     # Footers are small reads with a round trip each: read many at once (object stores).
     with ThreadPoolExecutor(max_workers=16) as pool:
         footers = list(pool.map(lambda path: _footer(path, storage_options), files))
-    for path, (file_schema, meta) in zip(files, footers):
+    for path, (file_schema, meta, size, print_) in zip(files, footers):
         if schema is None:
             schema = file_schema
             null_counts = {name: 0 for name in schema.names}
@@ -272,8 +313,10 @@ def open_dataset(inputs: Sequence[str], storage_options: dict | None = None) -> 
                 else:
                     null_counts[name] += stats.null_count
         rel = posixpath.relpath(path, root) if is_remote(path) else os.path.relpath(path, root)
+        checksummed = (meta.metadata or {}).get(PAGE_CHECKSUMS) is not None
         partitions.append(Partition(path=path, rel=rel, offset=offset, row_group_rows=sizes,
-                                    storage=storage))
+                                    storage=storage, size=size, fingerprint=print_,
+                                    checksummed=checksummed))
         offset += sum(sizes)
     for name, dtype in zip(schema.names, schema.types):
         # Statistics count nulls, not NaN: a float column may still hold missing values;
@@ -304,8 +347,9 @@ def iter_chunks(partition: Partition, columns: Sequence[str] | None,
     NaN becomes null in the float columns named by ``nan_as_null`` (all read
     columns when None), so a NaN counts as missing; other columns pass untouched.
     """
-    if partition.remote:  # pyarrow through fsspec: each row group read once
-        yield from _iter_remote_chunks(partition, columns, chunk_rows, nan_as_null)
+    verify(partition)
+    if partition.remote or partition.checksummed:  # pyarrow: each row group read once
+        yield from _iter_arrow_chunks(partition, columns, chunk_rows, nan_as_null)
         return
     for start, length in chunk_spans(partition, chunk_rows):
         yield partition.offset + start, normalize(read_span(partition, start, length, columns),
@@ -317,12 +361,13 @@ def read_span(partition: Partition, start: int, length: int,
     """Rows [start, start + length) of a file (a span within one row group)."""
     cols = list(columns) if columns is not None else None
     try:
-        if partition.remote:
+        if partition.remote or partition.checksummed:
             group, first = 0, 0
             while first + partition.row_group_rows[group] <= start:
                 first += partition.row_group_rows[group]
                 group += 1
-            table = _open(partition.path, partition.options).read_row_group(group, columns=cols)
+            table = _open(partition.path, partition.options, partition.checksummed
+                          ).read_row_group(group, columns=cols)
             return pl.from_arrow(table.slice(start - first, length))
         query = pl.scan_parquet(partition.path)
         return (query if cols is None else query.select(cols)).slice(start, length).collect()
@@ -332,8 +377,8 @@ def read_span(partition: Partition, start: int, length: int,
                            "out.") from None
 
 
-def _iter_remote_chunks(partition, columns, chunk_rows, nan_as_null):
-    pf = _open(partition.path, partition.options)
+def _iter_arrow_chunks(partition, columns, chunk_rows, nan_as_null):
+    pf = _open(partition.path, partition.options, partition.checksummed)
     offset = 0
     for rg, size in enumerate(partition.row_group_rows):
         try:

@@ -18,9 +18,19 @@ from contextlib import contextmanager
 import polars as pl
 
 from ..errors import BigprepError
+from .dataset import PAGE_CHECKSUMS
 from .storage import is_remote, local, upload
 
 TMP_MARK = ".bigprep-tmp-"
+
+
+COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "brotli", None)
+
+
+def check_compression(value) -> None:
+    if value not in COMPRESSIONS:
+        raise BigprepError(f"`compression` {value!r}: use one of "
+                           f"{', '.join(map(str, COMPRESSIONS))} (None: uncompressed).")
 
 
 def check_out_dir(out: str, inputs: list[str], root: str, folders=()) -> None:
@@ -140,8 +150,8 @@ def write_partition(final: str, frames: Iterable[pl.DataFrame], schema: pl.Schem
 def _writer(path: str, schema, compression: str | None):
     import pyarrow.parquet as pq
 
-    return pq.ParquetWriter(path, schema, compression=compression or "none",
-                            write_page_checksum=True)
+    return pq.ParquetWriter(path, schema.with_metadata({PAGE_CHECKSUMS: b"crc32"}),
+                            compression=compression or "none", write_page_checksum=True)
 
 
 def sink_query(final: str, query: pl.LazyFrame, compression: str | None = "zstd",

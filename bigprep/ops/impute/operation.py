@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from ...io.dataset import Dataset
+from ...io.sink import COMPRESSIONS
 from ..base import Operation, Params, register
 from . import fit as fitting
 from .apply import ImputeTransform
@@ -39,9 +40,8 @@ class ImputeParams(Params):
     @field_validator("compression")
     @classmethod
     def _codec(cls, value):
-        allowed = ("zstd", "snappy", "gzip", "lz4", "brotli", None)
-        if value not in allowed:
-            raise ValueError(f"use one of {', '.join(map(str, allowed))}")
+        if value not in COMPRESSIONS:
+            raise ValueError(f"use one of {', '.join(map(str, COMPRESSIONS))}")
         return value
 
 
