@@ -1,3 +1,5 @@
-from .cli import main
+"""``python -m bigprep``: the command line."""
 
-main()
+from bigprep.entry import run
+
+run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from ..engine.passes import write_each
@@ -164,9 +165,10 @@ class Imputer(Estimator):
         with locked(save):
             dataset = self._open(inputs, out=out, state=save)
             commit = None if out is None else self._commit(dataset, out, overwrite, add)
-            self.state_ = self._fit(dataset, prior, True)
-            report = self._write(dataset, self.state_, commit) if write else None
-            self._saved(save)
+            with commit.holding() if commit is not None else nullcontext():
+                self.state_ = self._fit(dataset, prior, True)
+                report = self._write(dataset, self.state_, commit) if write else None
+                self._saved(save)
         return report
 
     def _commit(self, dataset, out: str, overwrite: bool, add: bool):

@@ -38,7 +38,7 @@ class SGDModel(Estimator):
     epochs, validation, seed, penalty, alpha, l1_ratio, class_weight, patience, tol,
     kernel_components, gamma, clusters, max_validation_rows
         Training options, as ``bigprep train --help`` describes them.
-    chunk_rows, executor, storage_options
+    chunk_rows, compression, executor, storage_options
         As for ``bigprep.Imputer``.
 
     Attributes
@@ -174,7 +174,8 @@ class SGDModel(Estimator):
 
     @classmethod
     def load(cls, path: str, *, executor=None, storage_options: dict | None = None,
-             chunk_rows: int = DEFAULT_CHUNK_ROWS, log=None, **changes) -> SGDModel:
+             chunk_rows: int = DEFAULT_CHUNK_ROWS, compression: str | None = "zstd", log=None,
+             **changes) -> SGDModel:
         """A saved model, ready to ``predict``, ``score`` or ``partial_fit`` (``changes``
         set training options for further epochs, e.g. ``epochs=1``)."""
         unknown = [k for k in changes if k not in OPTIONS]
@@ -185,7 +186,8 @@ class SGDModel(Estimator):
         options = {**envelope.parameters, **changes}
         model = cls(target=spec.target, features=tuple(spec.numeric + spec.categorical),
                     categorical=tuple(spec.categorical), executor=executor,
-                    storage_options=storage_options, chunk_rows=chunk_rows, log=log,
+                    storage_options=storage_options, chunk_rows=chunk_rows,
+                    compression=compression, log=log,
                     **{k: v for k, v in options.items() if k in OPTIONS})
         model.estimator_, model.spec_ = estimator, spec
         model.history_ = list(envelope.payload.get("history", []))

@@ -133,10 +133,11 @@ class TfidfVectorizer(Estimator):
             self.state_ = fit_operation(op, self._open(inputs, state=save), self._executor())
             return self._saved(save)
 
-    def partial_fit(self, inputs, *, text_column: str | None = None, refit: bool = False,
+    def partial_fit(self, inputs=None, *, text_column: str | None = None, refit: bool = False,
                     save: str | None = None) -> TfidfVectorizer:
         """Add new partitions' counts (old partitions are not read again). Term ids stay;
-        new terms are appended (``refit=True`` renumbers them alphabetically)."""
+        new terms are appended (``refit=True`` renumbers them alphabetically, and may be
+        given without ``inputs`` to renumber the saved counts alone)."""
         prior = getattr(self, "state_", None)
         if prior is None:
             if text_column is None:
@@ -147,8 +148,16 @@ class TfidfVectorizer(Estimator):
                                f"{prior.params.text_column!r}.")
         op = self._fitted_op()
         with locked(save):
-            self.state_ = fit_operation(op, self._open(inputs, state=save), self._executor(),
-                                        prior=prior, refit=refit)
+            if inputs is None or (not isinstance(inputs, str) and not list(inputs)):
+                if not refit:
+                    raise BigprepError("`inputs`: give the new partitions to add (only "
+                                       "`refit` may run without any, to renumber).")
+                self.state_ = TfidfState(op.params, prior.counts, prior.vocabulary,
+                                         prior.seen, prior.created, prior.updates + 1)
+                self.state_.assign_ids(refit=True)
+            else:
+                self.state_ = fit_operation(op, self._open(inputs, state=save),
+                                            self._executor(), prior=prior, refit=refit)
             return self._saved(save)
 
     # -- applying ----------------------------------------------------------------------

@@ -24,6 +24,9 @@ FLAGS = {"columns": "--column", "state": "--state", "ngram_range": "--ngram",
          "partial_fit": "--update", "inputs": "INPUTS"}
 
 
+DEBUG = False  # --debug: show tracebacks behind messages
+
+
 def flag(param: str) -> str:
     return FLAGS.get(param, "--" + param.replace("_", "-"))
 
@@ -44,6 +47,10 @@ def console():
 
 
 def fail(err: BigprepError):
+    if DEBUG:
+        import traceback
+
+        traceback.print_exception(err)
     return click.ClickException(render(err))
 
 
@@ -76,6 +83,20 @@ def execution_options(fn):
             raise fail(err) from None
         finally:
             executor.close()
+    return wrapper
+
+
+def output_options(fn):
+    """Options of every command that writes a dataset: ``overwrite``, ``compression``."""
+    @click.option("--overwrite", is_flag=True,
+                  help="Replace a non-empty --out folder whole (its stale files too); "
+                       "without it such a folder is refused.")
+    @click.option("--compression", default="zstd", show_default=True,
+                  type=click.Choice(["zstd", "snappy", "gzip", "lz4", "brotli", "none"]),
+                  help="Parquet compression of the output files.")
+    @functools.wraps(fn)
+    def wrapper(*args, compression, **kwargs):
+        return fn(*args, compression=None if compression == "none" else compression, **kwargs)
     return wrapper
 
 

@@ -9,7 +9,7 @@ import click
 from ..errors import BigprepError
 from ..io.lock import locked
 from ..io.storage import exists
-from .common import console, execution_options, fmt, spell
+from .common import console, execution_options, fmt, output_options, spell
 
 
 def _parse_columns(values: tuple[str, ...]) -> dict[str, str]:
@@ -47,12 +47,10 @@ def _parse_columns(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--apply", "apply_only", is_flag=True,
               help="Apply --state without learning: fill with the saved statistics (fills "
                    "from neighbours carry in the saved last values); the state is unchanged.")
-@click.option("--compression", default="zstd", show_default=True,
-              type=click.Choice(["zstd", "snappy", "gzip", "lz4", "brotli", "none"]),
-              help="Parquet compression of the output files.")
+@output_options
 @execution_options
 def impute(inputs, out, strategy, column, group_by, order_by, add_indicator, state_path, update,
-           apply_only, compression, chunk_rows, executor, quiet, storage):
+           apply_only, overwrite, compression, chunk_rows, executor, quiet, storage):
     """Fill the nulls of Parquet partitions, out of core.
 
     INPUTS are Parquet files, folders (every *.parquet below) or glob patterns,
@@ -76,10 +74,12 @@ def impute(inputs, out, strategy, column, group_by, order_by, add_indicator, sta
 
     if out is None and not state_path:
         raise click.UsageError("give --out DIR (and/or --state FILE to save the fitted state)")
+    if update and overwrite:
+        raise click.UsageError("--update adds the new partitions' outputs to --out and "
+                               "--overwrite replaces it whole: give one of them.")
     if update and apply_only:
         raise click.UsageError("--update learns from the new partitions and --apply does not: "
                                "give one of them.")
-    compression = None if compression == "none" else compression
     columns = _parse_columns(column)
     if update or apply_only:
         word = "--update" if update else "--apply"
@@ -97,7 +97,7 @@ def impute(inputs, out, strategy, column, group_by, order_by, add_indicator, sta
             imp.set_params(**given, add_indicator=add_indicator, chunk_rows=chunk_rows,
                            compression=compression)  # grouping and order: the saved ones
             if apply_only:
-                report = imp.transform(inputs, out=out)
+                report = imp.transform(inputs, out=out, overwrite=overwrite)
             else:
                 report = imp.partial_fit_transform(inputs, out=out, save=state_path)
     else:
@@ -105,7 +105,7 @@ def impute(inputs, out, strategy, column, group_by, order_by, add_indicator, sta
                       order_by=order_by, add_indicator=add_indicator,
                       keep_clean=bool(state_path), chunk_rows=chunk_rows,
                       compression=compression, executor=executor, storage_options=storage)
-        report = imp.fit_transform(inputs, out=out, save=state_path)
+        report = imp.fit_transform(inputs, out=out, save=state_path, overwrite=overwrite)
     if not quiet:
         print_summary(report, out, state_path if not apply_only else None,
                       defaulted=not (strategy or columns or update or apply_only))

@@ -7,7 +7,7 @@ import json
 import click
 
 from ..models.families import MODELS
-from .common import console, execution_options, names
+from .common import console, execution_options, names, output_options
 
 
 @click.command()
@@ -85,8 +85,10 @@ def train(inputs, out, target, model_name, task, features, categorical, epochs, 
 @click.option("--out", "-o", required=True, metavar="DIR", help="Output folder.")
 @click.option("--keep", metavar="COLS", help="Columns to copy to the output, e.g. id.")
 @click.option("--proba", is_flag=True, help="Add proba_CLASS columns.")
+@output_options
 @execution_options
-def predict(model_dir, inputs, out, keep, proba, chunk_rows, executor, quiet, storage):
+def predict(model_dir, inputs, out, keep, proba, overwrite, compression, chunk_rows, executor,
+            quiet, storage):
     """Write predictions: one Parquet file per input, kept columns + `prediction`.
 
     \b
@@ -96,8 +98,8 @@ def predict(model_dir, inputs, out, keep, proba, chunk_rows, executor, quiet, st
     from ..api.models import SGDModel
 
     model = SGDModel.load(model_dir, executor=executor, storage_options=storage,
-                          chunk_rows=chunk_rows)
-    files = model.predict(inputs, out=out, keep=names(keep), proba=proba)
+                          chunk_rows=chunk_rows, compression=compression)
+    files = model.predict(inputs, out=out, keep=names(keep), proba=proba, overwrite=overwrite)
     if not quiet:
         console().print(f"{sum(f['rows'] for f in files):,} predictions written to {out}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..io.lock import locked
-from .common import console, execution_options, names
+from .common import console, execution_options, names, output_options
 
 
 def _number(text: str):
@@ -126,7 +126,7 @@ def tfidf_fit(inputs, text_column, state_path, min_df, max_df, max_features, ngr
 
 
 @tfidf.command("update")
-@click.argument("inputs", nargs=-1, required=True)
+@click.argument("inputs", nargs=-1, required=False)
 @click.option("--state", "state_path", required=True, metavar="FILE",
               help="The saved state to add the new partitions to.")
 @click.option("--refit", is_flag=True,
@@ -143,8 +143,13 @@ def tfidf_update(inputs, state_path, refit, chunk_rows, executor, quiet, storage
     \b
     Example:
       bigprep tfidf update 'docs-new/*.parquet' --state tfidf.json
+      bigprep tfidf update --state tfidf.json --refit     # renumber, no new data
     """
     from ..api.text import TfidfVectorizer
+
+    if not inputs and not refit:
+        raise click.UsageError("give the new partitions to add (only --refit runs without "
+                               "INPUTS).")
 
     with locked(state_path):  # read, merge, save: one holder
         tf = TfidfVectorizer.load(state_path, executor=executor, storage_options=storage)
@@ -154,12 +159,14 @@ def tfidf_update(inputs, state_path, refit, chunk_rows, executor, quiet, storage
         _summary(tf, state_path)
 
 
-def _write(inputs, state_path, out, keep, keywords, vectors, chunk_rows, executor, storage):
+def _write(inputs, state_path, out, keep, keywords, vectors, overwrite, compression,
+           chunk_rows, executor, storage):
     from ..api.text import TfidfVectorizer
 
     tf = TfidfVectorizer.load(state_path, executor=executor, storage_options=storage)
-    tf.set_params(chunk_rows=chunk_rows)
-    return tf.transform(inputs, out=out, keep=names(keep), keywords=keywords, vectors=vectors)
+    tf.set_params(chunk_rows=chunk_rows, compression=compression)
+    return tf.transform(inputs, out=out, keep=names(keep), keywords=keywords, vectors=vectors,
+                        overwrite=overwrite)
 
 
 @tfidf.command("transform")
@@ -170,9 +177,10 @@ def _write(inputs, state_path, out, keep, keywords, vectors, chunk_rows, executo
 @click.option("--keep", metavar="COLS", help="Columns to copy to the output, e.g. id,title.")
 @click.option("--keywords", type=click.IntRange(min=0), default=0, metavar="K",
               help="Also write the top K terms of each document.")
+@output_options
 @execution_options
-def tfidf_transform(inputs, state_path, out, keep, keywords, chunk_rows, executor, quiet,
-                    storage):
+def tfidf_transform(inputs, state_path, out, keep, keywords, overwrite, compression,
+                    chunk_rows, executor, quiet, storage):
     """Apply: write TF-IDF vectors, one Parquet file per input, with the kept
     columns, `tfidf_indices` and `tfidf_weights` (a sparse row), and `keywords`.
 
@@ -181,7 +189,8 @@ def tfidf_transform(inputs, state_path, out, keep, keywords, chunk_rows, executo
       bigprep tfidf transform 'docs/*.parquet' --state tfidf.json --out vectors/ \\
           --keep id,title --keywords 10
     """
-    files = _write(inputs, state_path, out, keep, keywords, True, chunk_rows, executor, storage)
+    files = _write(inputs, state_path, out, keep, keywords, True, overwrite, compression,
+                   chunk_rows, executor, storage)
     if not quiet:
         console().print(f"{sum(f['rows'] for f in files):,} documents in {len(files)} files "
                         f"written to {out}")
@@ -192,18 +201,23 @@ def tfidf_transform(inputs, state_path, out, keep, keywords, chunk_rows, executo
 @click.option("--state", "state_path", required=True, metavar="FILE",
               help="The saved state to apply.")
 @click.option("--out", "-o", required=True, metavar="DIR", help="Output folder.")
-@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True,
-              help="How many terms per document.")
+@click.option("--keywords", type=click.IntRange(min=1), default=10, show_default=True,
+              metavar="K", help="How many terms per document (as in tfidf transform).")
+@click.option("--top", type=click.IntRange(min=1), default=None, hidden=True,
+              help="Old name of --keywords.")
 @click.option("--keep", metavar="COLS", help="Columns to copy to the output, e.g. id.")
+@output_options
 @execution_options
-def tfidf_keywords(inputs, state_path, out, top, keep, chunk_rows, executor, quiet, storage):
+def tfidf_keywords(inputs, state_path, out, keywords, top, keep, overwrite, compression,
+                   chunk_rows, executor, quiet, storage):
     """Apply: write the top terms of every document by TF-IDF weight (ties by term).
 
     \b
     Example:
-      bigprep tfidf keywords 'docs/*.parquet' --state tfidf.json --top 10 --out keywords/
+      bigprep tfidf keywords 'docs/*.parquet' --state tfidf.json --keywords 10 --out kw/
     """
-    files = _write(inputs, state_path, out, keep, top, False, chunk_rows, executor, storage)
+    files = _write(inputs, state_path, out, keep, top or keywords, False, overwrite,
+                   compression, chunk_rows, executor, storage)
     if not quiet:
         console().print(f"keywords of {sum(f['rows'] for f in files):,} documents written "
                         f"to {out}")

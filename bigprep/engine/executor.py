@@ -18,6 +18,8 @@ from dask.callbacks import Callback
 
 from ..errors import BigprepError
 
+CONNECT_TIMEOUT_S = 10
+
 
 class _Bar:
     """A rich progress bar on stderr that shows up only for work over a second."""
@@ -98,7 +100,14 @@ class Executor:
                                              dashboard_address="127.0.0.1:0")
                 self._client = Client(self._cluster)
             else:
-                self._client = Client(self.scheduler)
+                try:
+                    self._client = Client(self.scheduler, timeout=CONNECT_TIMEOUT_S)
+                except (OSError, TimeoutError, ValueError) as exc:
+                    raise BigprepError(
+                        f"`scheduler` {self.scheduler}: cannot reach it within "
+                        f"{CONNECT_TIMEOUT_S} s ({type(exc).__name__}: {exc}). Check the "
+                        "address and that the scheduler runs, or leave it out to run on "
+                        "this machine.") from None
             if self.log:
                 self.log(f"Dask cluster: {self._client.scheduler.address}, dashboard "
                          f"{self._client.dashboard_link}")

@@ -40,6 +40,15 @@ FORMAT = "bigprep.manifest"
 STAGE = ".bigprep-stage-"
 OLD = ".bigprep-old-"
 MODES = ("new", "overwrite", "add")
+ACTIVE: set[str] = set()  # staging folders of runs under way, removed on an interrupt
+
+
+def remove_active_staging() -> None:
+    """After Ctrl-C or SIGTERM: remove what runs under way had staged (workers may
+    still have added files since their own cleanup)."""
+    for path in list(ACTIVE):
+        shutil.rmtree(path, ignore_errors=True)
+        ACTIVE.discard(path)
 
 
 def run_key(command: str, parameters: dict, dataset) -> str:
@@ -151,20 +160,29 @@ class Commit:
         return self.fs.open(path, mode) if self.remote else open(path, mode)
 
     # -- the run -----------------------------------------------------------------------
+    def holding(self):
+        """``out``'s lock (``.NAME.bigprep.lock`` beside it), held by a run from its first
+        read to its publish so a second writer is told at once; re-entrant."""
+        lock = None if self.remote else self._join(self.parent, f".{self.name}.bigprep")
+        return locked(lock, "out")
+
     @contextmanager
     def run(self) -> Iterator[Commit]:
         """Hold ``out``'s lock, finish or clear what a killed run left, check the mode,
         start the staging folder; remove it if the body fails."""
-        lock = None if self.remote else self._join(self.parent, f".{self.name}.bigprep")
-        with locked(lock, "out"):
+        with self.holding():
             self.recover()
             self.check()
             self._start()
+            if not self.remote:
+                ACTIVE.add(self.staging)
             try:
                 yield self
             except BaseException:
                 self._remove(self.staging)
                 raise
+            finally:
+                ACTIVE.discard(self.staging)
 
     def _start(self) -> None:
         if self.remote:

@@ -45,6 +45,9 @@ class TfidfState:
             schema={TERM: pl.String, DF: pl.Int64, TF: pl.Int64})
         if p.hash_features:
             return counts
+        if not n:
+            raise BigprepError(f"`text_column` {p.text_column}: the inputs hold no documents "
+                               "(every partition has 0 rows); give partitions with rows.")
         high = p.max_df if isinstance(p.max_df, int) else p.max_df * n
         low = p.min_df if isinstance(p.min_df, int) else p.min_df * n
         if high < low:
