@@ -9,6 +9,7 @@ Every chunk then becomes one float64 matrix with the same columns (``FeatureSpec
 from __future__ import annotations
 
 import fnmatch
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -82,6 +83,13 @@ class FeatureSpec:
         if missing:
             raise BigprepError(f"{where}: feature column(s) {', '.join(map(repr, missing))} "
                                "missing; the model was trained with them.")
+        if self.numeric:
+            infinite = frame.select(pl.col(c).cast(pl.Float64).is_infinite().sum()
+                                    for c in self.numeric).row(0)
+            for column, count in zip(self.numeric, infinite):
+                if count:
+                    raise BigprepError(_INFINITE.format(where=where, column=column,
+                                                        count=f"{count:,}"))
         width = len(self.numeric) + sum(len(self.levels[c]) for c in self.categorical)
         X = np.zeros((frame.height, width))
         if self.numeric:
@@ -106,6 +114,10 @@ class FeatureSpec:
     def labels(self, frame: pl.DataFrame, where: str) -> np.ndarray:
         y = frame[self.target]
         if self.task == "regression":
+            count = int(y.cast(pl.Float64).is_infinite().sum())
+            if count:
+                raise BigprepError(_INFINITE.format(where=where, column=self.target,
+                                                    count=f"{count:,}"))
             return (y.cast(pl.Float64).to_numpy() - self.y_mean) / self.y_std
         values = y.to_numpy()
         unseen = set(y.drop_nulls().unique().to_list()) - set(self.classes)
@@ -186,6 +198,11 @@ class Encode(Operation):
         return EncodeTransform(fitted)
 
 
+_INFINITE = ("{where}: column {column!r} holds {count} infinite value(s) (+inf or -inf); "
+             "models need finite numbers, as scikit-learn does. Replace them with nulls "
+             "(then impute) or clip them, or leave the column out (`features`).")
+
+
 def spec_of(params: EncodeParams, plan, stats: Fields) -> FeatureSpec:
     target, numeric, categorical = plan
     task = params.task
@@ -212,6 +229,11 @@ def spec_of(params: EncodeParams, plan, stats: Fields) -> FeatureSpec:
         seen = stats[f"cat:{c}"]
         top = [] if seen.counts is None else seen.ranked()["value"].head(MAX_LEVELS).to_list()
         levels[c] = sorted(top) + [OTHER]
+    for c in numeric + ([target] if target and task == "regression" else []):
+        moments = stats[f"num:{c}"] if c != target else stats["target"]
+        if not all(math.isfinite(v) for v in (moments.mean, moments.std or 0.0)
+                   if v is not None):
+            raise BigprepError(_INFINITE.format(where="the training data", column=c, count="some"))
     return FeatureSpec(task, target, numeric, categorical,
                        [stats[f"num:{c}"].mean for c in numeric],
                        [stats[f"num:{c}"].std for c in numeric], levels, classes, y_mean,

@@ -131,8 +131,24 @@ class ImputeTransform:
                                         [kinds.get(c, []) for c in self.scan_columns],
                                         (self.seeds or {}).get(chunk.offset),
                                         by_order=bool(self.order_by))
+        self._check_interpolated(work, chunk)
         indicators, filled = self.expressions()
         return work.with_columns(indicators).with_columns(filled).select(self.schema.names())
+
+    def _check_interpolated(self, work: pl.DataFrame, chunk: Chunk) -> None:
+        """Never an infinite or NaN fill: a gap next to +inf or -inf has no line through."""
+        for i, column in enumerate(self.scan_columns):
+            name = f"__bp_cand_interpolate_{i}"
+            if name not in work.columns or not work.schema[name].is_float():
+                continue
+            bad = work.select((pl.col(column).is_null() & pl.col(name).is_not_null()
+                               & ~pl.col(name).is_finite()).arg_true()).to_series()
+            if len(bad):
+                raise BigprepError(
+                    f"column {column!r}: a gap at {chunk.where(int(bad[0]))} lies next to an "
+                    "infinite value (+inf or -inf), so interpolating it gives no number. "
+                    "Replace infinite values with nulls first, or fill the column with "
+                    f"ffill / bfill (`columns` {column}=ffill).")
 
     def counts(self, out: pl.DataFrame | None) -> dict:
         """Nulls left per imputed column (none when the streaming query ran)."""
