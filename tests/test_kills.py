@@ -145,3 +145,38 @@ def test_train_killed_part_way_keeps_a_whole_checkpoint(corpus, tmp_path, sig, f
     again, expected = SGDModel.load(str(model)), SGDModel.load(str(reference))
     np.testing.assert_array_equal(again.estimator_.coef_, expected.estimator_.coef_)
     assert again.history_ == expected.history_
+
+
+def test_two_trainings_into_one_model_folder_the_second_is_told_who_holds_it(corpus,
+                                                                             tmp_path):
+    args = ("train", corpus / "docs", "--target", "y", "--features", "a,b,c", "--epochs", "3")
+    model = tmp_path / "model"
+    first = subprocess.Popen(bigprep(*args, "--out", model))
+    lock = tmp_path / "model.lock"
+    deadline = time.monotonic() + 30
+    while not lock.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    second = subprocess.run(bigprep(*args, "--out", model), capture_output=True, text=True,
+                            check=False)
+    assert first.wait() == 0
+    assert second.returncode == 1, second.stderr
+    assert "another run is updating it" in second.stderr and "pid" in second.stderr
+    SGDModel.load(str(model))
+
+
+def test_every_option_of_every_command_has_help_and_every_command_an_example():
+    import click
+
+    from bigprep.cli import main
+
+    def commands(cmd, path):
+        if isinstance(cmd, click.Group):
+            for name, sub in cmd.commands.items():
+                yield from commands(sub, [*path, name])
+        yield " ".join(path), cmd
+
+    for path, cmd in commands(main, ["bigprep"]):
+        assert "Example" in (cmd.help or ""), path
+        for param in cmd.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                assert param.help, f"{path} {param.opts[0]}"
