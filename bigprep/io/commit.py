@@ -305,15 +305,9 @@ def _exchange(a: str, b: str) -> bool:
 
 
 def _sync_tree(folder: str) -> None:
-    """Flush the staged files to disk before they are published: after a power cut the
-    published folder holds whole files, not zero-filled ones."""
-    for directory, _, names in os.walk(folder):
-        for name in names:
-            fd = os.open(os.path.join(directory, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+    """Flush the staged folders' entries before the publish (each file was flushed by
+    its writer): after a power cut the published folder holds whole files."""
+    for directory, _, _ in os.walk(folder):
         _sync_dir(directory)
 
 

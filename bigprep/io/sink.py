@@ -144,7 +144,18 @@ def write_partition(final: str, frames: Iterable[pl.DataFrame], schema: pl.Schem
         finally:
             if writer is not None:
                 writer.close()
+        if not is_remote(final):
+            fsync_file(tmp)  # here, in the worker, it overlaps with the other partitions
     return rows
+
+
+def fsync_file(path: str) -> None:
+    """Flush a written file to disk: after a power cut a published file is whole."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _writer(path: str, schema, compression: str | None):
