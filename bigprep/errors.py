@@ -37,3 +37,8 @@ class BigprepError(Exception):
 
     def __reduce__(self):  # keeps the raw text across processes (Dask workers)
         return type(self), (self.raw,)
+
+
+class UsageError(BigprepError):
+    """A parameter value that can never work (an unknown name, a malformed value): the
+    command line exits with 2, as for any usage error, instead of 1 (a data problem)."""

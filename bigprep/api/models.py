@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from ..engine.passes import write_each
 from ..errors import BigprepError
 from ..io.dataset import DEFAULT_CHUNK_ROWS
@@ -120,6 +122,10 @@ class SGDModel(Estimator):
         return self
 
     def _fold(self, dataset, model, spec, options, history, seen, created, checkpoint):
+        if checkpoint is not None and os.path.exists(checkpoint) and \
+                not os.path.isdir(checkpoint):
+            raise BigprepError(f"`out` {checkpoint}: is a file, not a folder. Name a folder "
+                               "for the model.")
         if checkpoint is not None and is_remote(checkpoint):
             raise BigprepError(f"`out` {checkpoint}: model folders are local; train to a "
                                "local folder and copy it (inputs may be URLs).")

@@ -13,7 +13,7 @@ import sys
 import click
 
 from ..engine.executor import Executor
-from ..errors import BigprepError
+from ..errors import BigprepError, UsageError
 from ..io.dataset import DEFAULT_CHUNK_ROWS
 from ..io.storage import options_from
 
@@ -51,7 +51,9 @@ def fail(err: BigprepError):
         import traceback
 
         traceback.print_exception(err)
-    return click.ClickException(render(err))
+    failure = click.ClickException(render(err))
+    failure.exit_code = 2 if isinstance(err, UsageError) else 1
+    return failure
 
 
 def execution_options(fn):

@@ -8,7 +8,7 @@ from ..io.lock import locked
 from .common import console, execution_options, names, output_options
 
 
-def _number(text: str):
+def _number(text: str, flag: str):
     """``5`` is a count of documents, ``0.5`` a proportion (as scikit-learn)."""
     try:
         return int(text)
@@ -16,8 +16,8 @@ def _number(text: str):
         try:
             return float(text)
         except ValueError:
-            raise click.BadParameter(f"{text!r}: give a count (5) or a proportion (0.5)") \
-                from None
+            raise click.BadParameter(f"{text!r}: give a count (5) or a proportion (0.5)",
+                                     param_hint=flag) from None
 
 
 def _ngram(text: str) -> tuple[int, int]:
@@ -25,9 +25,10 @@ def _ngram(text: str) -> tuple[int, int]:
         low, _, high = text.partition(",")
         pair = (int(low), int(high or low))
     except ValueError:
-        raise click.BadParameter(f"{text!r}: use MIN,MAX such as 1,2") from None
+        raise click.BadParameter(f"{text!r}: use MIN,MAX such as 1,2",
+                                 param_hint="--ngram") from None
     if not 1 <= pair[0] <= pair[1]:
-        raise click.BadParameter(f"{text!r}: need 1 <= MIN <= MAX")
+        raise click.BadParameter(f"{text!r}: need 1 <= MIN <= MAX", param_hint="--ngram")
     return pair
 
 
@@ -114,8 +115,8 @@ def tfidf_fit(inputs, text_column, state_path, min_df, max_df, max_features, ngr
     tf = TfidfVectorizer(analyzer=analyzer, ngram_range=_ngram(ngram),
                          lowercase=not no_lowercase, token_pattern=token_pattern,
                          stop_words=_stop_words(stop_words), tokenizer=tokenizer,
-                         strip_accents=strip_accents, min_df=_number(min_df),
-                         max_df=_number(max_df), max_features=max_features,
+                         strip_accents=strip_accents, min_df=_number(min_df, "--min-df"),
+                         max_df=_number(max_df, "--max-df"), max_features=max_features,
                          norm=None if norm == "none" else norm, use_idf=not no_idf,
                          smooth_idf=not no_smooth_idf, sublinear_tf=sublinear_tf,
                          hash_features=hash_features, chunk_rows=chunk_rows, executor=executor,

@@ -11,6 +11,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self
 
 import dask
@@ -140,7 +141,13 @@ class Executor:
                 return futures[-1].result()
             keys = {leaf.key for leaf in leaves}
             with _CountTasks(bar, keys) if self.progress else contextlib.nullcontext():
-                return dask.compute(final, scheduler="threads", num_workers=self.threads)[0]
+                # Our own pool, so a failure (or Ctrl-C) waits for the tasks under way to
+                # stop before the caller cleans up after them; queued ones are cancelled.
+                pool = ThreadPoolExecutor(self.threads)
+                try:
+                    return dask.compute(final, scheduler="threads", pool=pool)[0]
+                finally:
+                    pool.shutdown(wait=True, cancel_futures=True)
         finally:
             bar.close()
 

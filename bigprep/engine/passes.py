@@ -97,6 +97,10 @@ def write_one(job) -> dict:
         return _write_one(partition, transform, chunk_rows, final, compression)
     except BigprepError:
         raise
+    except pl.exceptions.PolarsError as exc:  # polars reads the input of a streaming query
+        raise BigprepError(f"{partition.path}: cannot be read ({type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0]}). The file is damaged: re-export it "
+                           "or leave it out; nothing was published.") from None
     except Exception as exc:  # noqa: BLE001 - storage and engine errors of every kind
         raise BigprepError(f"{partition.path}: its output cannot be written "
                            f"({type(exc).__name__}: {exc}). Nothing was published; fix the "

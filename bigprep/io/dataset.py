@@ -182,15 +182,20 @@ class Dataset:
     def paths(self) -> list[str]:
         return [p.path for p in self.partitions]
 
-    def require(self, column: str, param: str | None) -> None:
-        """Stop unless ``column`` exists; ``param`` names the parameter that asked for it
-        (None: the column is needed by a saved model or state)."""
+    def require(self, column: str, param: str | None, scalar: bool = False) -> None:
+        """Stop unless ``column`` exists (and, with ``scalar``, holds one value a row, not a
+        list or struct); ``param`` names the parameter that asked for it (None: the column
+        is needed by a saved model or state)."""
+        asked = f"`{param}`: column {column!r}" if param else \
+            f"column {column!r}, which the model was trained with,"
         if column not in self.schema.names:
-            asked = f"`{param}`: column {column!r}" if param else \
-                f"column {column!r}, which the model was trained with,"
             raise BigprepError(
                 f"{asked} is not in the data (first file {self.partitions[0].path}). "
                 f"Columns: {', '.join(self.columns)}.")
+        if scalar and pa.types.is_nested(self.dtype(column)):
+            raise BigprepError(
+                f"{asked} is {self.dtype(column)} (first file {self.partitions[0].path}), a "
+                "nested type; it needs one number or label a row. Flatten it first.")
 
 
 def _open(path: str, options: dict | None = None, pages: bool = False) -> pq.ParquetFile:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 
-from ..errors import BigprepError
+from ..errors import BigprepError, UsageError
 
 ENV = "BIGPREP_STORAGE_OPTIONS"  # JSON object, e.g. {"endpoint_url": "http://..."}
 
@@ -47,7 +47,7 @@ def options_from(pairs: tuple[str, ...] = ()) -> dict:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise BigprepError(f"`storage_options` {pair}: use KEY=VALUE, e.g. "
+            raise UsageError(f"`storage_options` {pair}: use KEY=VALUE, e.g. "
                                "endpoint_url=http://127.0.0.1:9000")
         lowered = value.lower()
         options[key] = True if lowered == "true" else False if lowered == "false" else value

@@ -53,7 +53,7 @@ class Predict(Operation):
         for name in self.params.keep:
             dataset.require(name, "keep")
         for name in fitted.needed(False):
-            dataset.require(name, None)
+            dataset.require(name, None, scalar=True)
         return PredictTransform.of(fitted, pl.Schema(dataset.schema), list(self.params.keep),
                                    self.params.proba)
 
@@ -113,7 +113,7 @@ class Evaluate(Operation):
 
     def plan(self, dataset: Dataset, trained: Trained):
         for name in trained.needed(True):
-            dataset.require(name, None)
+            dataset.require(name, None, scalar=True)
         return trained
 
     def reduction(self, trained: Trained, dataset, prior, learn):

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..engine.passes import reduce
-from ..errors import BigprepError
+from ..errors import BigprepError, UsageError
 from ..io.dataset import DEFAULT_CHUNK_ROWS, Dataset
 
 OPERATIONS: dict[str, type[Operation]] = {}
@@ -55,16 +55,16 @@ def validate(params_type: type[Checked], values: dict) -> Checked:
         error = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
         message = error["msg"].removeprefix("Value error, ")
         if not error["loc"]:  # a rule over several parameters names them itself
-            raise BigprepError(f"{message}.") from None
+            raise UsageError(f"{message}.") from None
         name = str(error["loc"][0])
         if error["type"] == "extra_forbidden":
             close = difflib.get_close_matches(name, list(params_type.model_fields), 1)
             hint = f" Did you mean `{close[0]}`?" if close else ""
-            raise BigprepError(f"`{name}`: unknown parameter.{hint} Known: "
+            raise UsageError(f"`{name}`: unknown parameter.{hint} Known: "
                                f"{', '.join(params_type.model_fields)}.") from None
         if error["type"] == "missing":
-            raise BigprepError(f"`{name}`: required, and not given.") from None
-        raise BigprepError(f"`{name}` {error.get('input')!r}: {message}.") from None
+            raise UsageError(f"`{name}`: required, and not given.") from None
+        raise UsageError(f"`{name}` {error.get('input')!r}: {message}.") from None
 
 
 def check_unseen(seen: list, dataset: Dataset) -> None:

@@ -176,7 +176,7 @@ class Encode(Operation):
         if p.task != "cluster":
             if not target:
                 raise BigprepError(f"a {p.task} model needs `target` COLUMN.")
-            dataset.require(target, "target")
+            dataset.require(target, "target", scalar=True)
         return (target, *select_features(dataset.polars_schema, target, list(p.features),
                                          list(p.categorical)))
 

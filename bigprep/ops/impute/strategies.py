@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from ...errors import BigprepError
+from ...errors import BigprepError, UsageError
 from ...io.values import is_numeric, parse_value
 from ...state import STATISTICS  # every registered statistic is a strategy
 
@@ -54,14 +54,14 @@ def parse_chain(text: str, where: str) -> tuple[Step, ...]:
         if name not in (*STATISTICS, *SCANS):
             close = difflib.get_close_matches(name, [*STATISTICS, *SCANS, *ALIASES], 1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise BigprepError(
+            raise UsageError(
                 f"{where} {text}: unknown strategy {head.strip()!r}.{hint} Use constant:VALUE, "
                 f"{', '.join(STATISTICS)} (mode: most_frequent), ffill, bfill or interpolate, "
                 "comma-chained.")
         steps.append(Step(name))
         rest = rest.strip()
     if not steps:
-        raise BigprepError(f"{where}: empty strategy; e.g. mean, or interpolate,ffill")
+        raise UsageError(f"{where}: empty strategy; e.g. mean, or interpolate,ffill")
     return tuple(steps)
 
 
