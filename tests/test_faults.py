@@ -730,11 +730,6 @@ def _with_out(args: list, out: Path) -> list:
     return args
 
 
-USAGE_EXIT_1 = ("exits 1, the code of a data problem; a malformed option value is a usage "
-                "error (exit 2, as click gives for --model logistc). The message itself is "
-                "good: ")
-OPTION_XFAILS: dict = {}  # every case passes
-
 
 @pytest.mark.parametrize("name, make, code, words", [
     case(name, make, code, words, id=name,
