@@ -149,15 +149,17 @@ def test_train_killed_part_way_keeps_a_whole_checkpoint(corpus, tmp_path, sig, f
 
 def test_two_trainings_into_one_model_folder_the_second_is_told_who_holds_it(corpus,
                                                                              tmp_path):
-    args = ("train", corpus / "docs", "--target", "y", "--features", "a,b,c", "--epochs", "3")
+    args = ("train", corpus / "docs", "--target", "y", "--features", "a,b,c")
     model = tmp_path / "model"
-    first = subprocess.Popen(bigprep(*args, "--out", model))
+    # the first runs long (patience high, many epochs) so it still holds the lock when the
+    # second has started up
+    first = subprocess.Popen(bigprep(*args, "--epochs", "60", "--out", model))
     lock = tmp_path / "model.lock"
     deadline = time.monotonic() + 30
     while not lock.exists() and time.monotonic() < deadline:
         time.sleep(0.02)
-    second = subprocess.run(bigprep(*args, "--out", model), capture_output=True, text=True,
-                            check=False)
+    second = subprocess.run(bigprep(*args, "--epochs", "1", "--out", model),
+                            capture_output=True, text=True, check=False)
     assert first.wait() == 0
     assert second.returncode == 1, second.stderr
     assert "another run is updating it" in second.stderr and "pid" in second.stderr
