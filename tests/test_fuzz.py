@@ -302,7 +302,7 @@ def column_values(draw, kind: str, n: int) -> list:
     if holes == "all":
         return draw(st.lists(st.sampled_from(gaps), min_size=n, max_size=n))
     values = VALUES[kind]
-    if kind == FLOAT and draw(st.integers(0, 4)) == 0:  # now and then +-inf
+    if kind == FLOAT and draw(st.integers(0, 4)) == 4:  # now and then +-inf
         values = st.one_of(values, st.sampled_from([math.inf, -math.inf]))
     if holes == "some":
         values = st.one_of(values, st.sampled_from(gaps))
@@ -314,7 +314,7 @@ def order_values(draw, n: int) -> list:
     """Non-decreasing integers; now and then a null or a decrease."""
     steps = draw(st.lists(st.integers(0, 3), min_size=n, max_size=n))
     values = [int(v) for v in np.cumsum(steps) + draw(st.integers(-5, 5))]
-    if n and draw(st.integers(0, 5)) == 0:
+    if n and draw(st.integers(0, 5)) == 5:
         r = draw(st.integers(0, n - 1))
         values[r] = draw(st.sampled_from([None, values[r] - 10]))
     return values
@@ -337,8 +337,8 @@ def chains(draw, kind: str | None = None) -> list:
         names = names[2:]
     steps = draw(st.lists(st.sampled_from(names), min_size=0, max_size=3))
     if not steps or draw(st.integers(0, 3)) == 0:
-        steps.append("constant:" + draw(st.sampled_from(FITTING[kind] if fitting
-                                                        else CONSTANTS)))
+        pool = FITTING[kind] if fitting else CONSTANTS
+        steps.append("constant:" + draw(st.one_of(st.just("0"), st.sampled_from(pool))))
     return steps
 
 
@@ -349,9 +349,12 @@ def cases(draw) -> Case:
     kinds: dict = {}
     for i, kind in enumerate(draw(st.lists(st.sampled_from([FLOAT, INT, STR, BOOL]),
                                            min_size=1, max_size=4))):
-        name = draw(st.one_of(st.just(f"{kind[0]}{i}"), st.sampled_from(ODD_NAMES),
-                              st.sampled_from([f"{c}__missing" for c in kinds] or [""])))
-        kinds[name if name and name not in kinds else f"{kind[0]}{i}"] = kind
+        name, odd = f"{kind[0]}{i}", draw(st.integers(0, 7))
+        if odd == 6:
+            name = draw(st.sampled_from(ODD_NAMES))
+        elif odd == 7 and kinds:
+            name = draw(st.sampled_from(list(kinds))) + "__missing"
+        kinds[name if name not in kinds else f"{kind[0]}{i}"] = kind
     data = {name: draw(column_values(kind, n)) for name, kind in kinds.items()}
     group_by = order_by = None
     if draw(st.booleans()):  # mostly the key column, now and then a data column
