@@ -152,9 +152,7 @@ class TfidfVectorizer(Estimator):
                 if not refit:
                     raise BigprepError("`inputs`: give the new partitions to add (only "
                                        "`refit` may run without any, to renumber).")
-                self.state_ = TfidfState(op.params, prior.counts, prior.vocabulary,
-                                         prior.seen, prior.created, prior.updates + 1)
-                self.state_.assign_ids(refit=True)
+                self.state_ = prior.updated(op.params, prior.counts, prior.seen, refit=True)
             else:
                 self.state_ = fit_operation(op, self._open(inputs, state=save),
                                             self._executor(), prior=prior, refit=refit)

@@ -15,6 +15,7 @@ import click
 from ..engine.executor import Executor
 from ..errors import BigprepError, UsageError
 from ..io.dataset import DEFAULT_CHUNK_ROWS
+from ..io.sink import COMPRESSIONS
 from ..io.storage import options_from
 
 # Python parameter -> flag, where the flag is not simply --name-with-dashes.
@@ -94,7 +95,7 @@ def output_options(fn):
                   help="Replace a non-empty --out folder whole (its stale files too); "
                        "without it such a folder is refused.")
     @click.option("--compression", default="zstd", show_default=True,
-                  type=click.Choice(["zstd", "snappy", "gzip", "lz4", "brotli", "none"]),
+                  type=click.Choice([c or "none" for c in COMPRESSIONS]),
                   help="Parquet compression of the output files.")
     @functools.wraps(fn)
     def wrapper(*args, compression, **kwargs):

@@ -33,7 +33,8 @@ from contextlib import contextmanager
 
 from ..errors import BigprepError
 from .lock import locked
-from .storage import filesystem, is_remote, local
+from .sink import json_text, sweep_temporary
+from .storage import filesystem, is_remote, local, url
 
 MANIFEST = "_bigprep_manifest.json"
 FORMAT = "bigprep.manifest"
@@ -77,22 +78,20 @@ class Commit:
         parent, name = posixpath.split(self.target) if self.remote else os.path.split(
             self.target)
         self.parent, self.name = parent, name
-        self.staging = self._join(parent, f".{name}{STAGE}{uuid.uuid4().hex[:12]}")
+        self.staging = self._fresh_staging()
         self.kept: list[dict] = []  # manifest entries of earlier outputs kept (add)
 
     # -- paths -------------------------------------------------------------------------
     def _join(self, *parts: str) -> str:
         return posixpath.join(*parts) if self.remote else os.path.join(*parts)
 
-    def _url(self, path: str) -> str:
-        if not self.remote:
-            return path
-        protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
-        return f"{protocol}://{path}"
+    def _fresh_staging(self) -> str:
+        return self._join(self.parent, f".{self.name}{STAGE}{uuid.uuid4().hex[:12]}")
 
     def staged(self, rel: str) -> str:
         """Where this run writes the output at ``rel``."""
-        return self._url(self._join(self.staging, rel))
+        path = self._join(self.staging, rel)
+        return url(self.fs, path) if self.remote else path
 
     # -- checks --------------------------------------------------------------------------
     def check(self) -> None:
@@ -205,6 +204,8 @@ class Commit:
             entry["bytes"] = self._size(self.staged(entry["file"]))
         manifest = {"format": FORMAT, "version": 1, "command": self.command,
                     "run": self.key if self.mode != "add" else None, "files": entries}
+        if not self.remote:
+            sweep_temporary(self.staging)  # before the manifest, which marks it complete
         self._write_manifest(self.staging, manifest)
         if self.remote:
             self._publish_remote(manifest, copy=[e["file"] for e in files])
@@ -216,7 +217,7 @@ class Commit:
         return self.fs.size(path) if self.remote else os.path.getsize(path)
 
     def _write_manifest(self, folder: str, manifest: dict) -> None:
-        text = json.dumps(manifest, indent=1) + "\n"
+        text = json_text(manifest)
         path = self._join(folder, MANIFEST)
         if self.remote:
             self.fs.pipe_file(path, text.encode())
@@ -262,7 +263,7 @@ class Commit:
             os.rename(complete[0], self.target)  # killed between the two renames
         for path in self._leftovers():
             self._remove(path)
-        self.staging = self._join(self.parent, f".{self.name}{STAGE}{uuid.uuid4().hex[:12]}")
+        self.staging = self._fresh_staging()
 
     def _leftovers(self) -> list[str]:
         prefix = f".{self.name}"

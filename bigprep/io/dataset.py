@@ -198,10 +198,14 @@ class Dataset:
                 "nested type; it needs one number or label a row. Flatten it first.")
 
 
-def _open(path: str, options: dict | None = None, pages: bool = False) -> pq.ParquetFile:
-    """A Parquet file through pyarrow; ``pages``: verify each page's CRC as it is read."""
+def _open(path: str, options: dict | None = None, pages: bool = False,
+          handle=None) -> pq.ParquetFile:
+    """A Parquet file through pyarrow (from ``handle`` when one is open already);
+    ``pages``: verify each page's CRC as it is read."""
+    if handle is None and is_remote(path):
+        handle = open_input(path, options or {})
     try:
-        return pq.ParquetFile(open_input(path, options or {}) if is_remote(path) else path,
+        return pq.ParquetFile(path if handle is None else handle,
                               page_checksum_verification=pages)
     except (pa.ArrowException, OSError) as exc:
         raise BigprepError(f"{path}: not a readable Parquet file ({exc}). Re-export the file "
@@ -232,17 +236,25 @@ def fingerprint(path: str, options: dict | None = None) -> tuple[int, str]:
     append changes one of them."""
     try:
         with open_input(path, options or {}) as fh:
-            size = fh.seek(0, 2)
-            if size < 12:
-                return size, ""
-            fh.seek(size - 8)
-            tail = fh.read(8)
-            length = min(int.from_bytes(tail[:4], "little"), size - 8)
-            fh.seek(size - 8 - length)
-            footer = fh.read(length)
+            return _fingerprint_of(fh)
     except OSError as exc:
-        raise BigprepError(f"{path}: cannot be read ({exc}). Check that it exists and is "
-                           "readable; nothing was written.") from None
+        raise _unreadable(path, exc) from None
+
+
+def _unreadable(path: str, exc: OSError) -> BigprepError:
+    return BigprepError(f"{path}: cannot be read ({exc}). Check that it exists and is "
+                        "readable; nothing was written.")
+
+
+def _fingerprint_of(fh) -> tuple[int, str]:
+    size = fh.seek(0, 2)
+    if size < 12:
+        return size, ""
+    fh.seek(size - 8)
+    tail = fh.read(8)
+    length = min(int.from_bytes(tail[:4], "little"), size - 8)
+    fh.seek(size - 8 - length)
+    footer = fh.read(length)
     return size, hashlib.sha256(footer + tail).hexdigest()[:32]
 
 
@@ -261,14 +273,19 @@ def verify(partition: Partition) -> None:
 
 
 def _footer(path: str, options: dict | None):
-    size, print_ = fingerprint(path, options)
-    pf = _open(path, options)
-    schema = pf.schema_arrow.remove_metadata()
+    """Schema, metadata and fingerprint of one input, through one open handle."""
+    try:
+        with open_input(path, options or {}) as fh:
+            size, print_ = _fingerprint_of(fh)
+            pf = _open(path, options, handle=fh)
+            schema, meta = pf.schema_arrow.remove_metadata(), pf.metadata
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
     repeated = sorted({n for n in schema.names if schema.names.count(n) > 1})
     if repeated:
         raise BigprepError(f"{path}: column name {repeated[0]!r} appears more than once; "
                            "rename the duplicates when the file is written.")
-    return schema, pf.metadata, size, print_
+    return schema, meta, size, print_
 
 
 def open_dataset(inputs: Sequence[str], storage_options: dict | None = None) -> Dataset:

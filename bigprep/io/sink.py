@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import posixpath
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
@@ -72,11 +71,6 @@ def check_state_path(state: str, inputs: list[str]) -> None:
     if same:
         raise BigprepError(f"`state` {state}: is input file {same[0]}; saving the state "
                            "there would overwrite it. Choose another file name.")
-
-
-def out_path(out: str, rel: str) -> str:
-    """Where an input's output goes: ``rel`` (its relative path) below ``out``."""
-    return posixpath.join(out, rel) if is_remote(out) else os.path.join(local(out), rel)
 
 
 @contextmanager
@@ -173,10 +167,23 @@ def sink_query(final: str, query: pl.LazyFrame, compression: str | None = "zstd"
                            row_group_rows, options)
 
 
+def json_text(data: dict) -> str:
+    """``data`` as the indented JSON bigprep writes (dates and numpy scalars included)."""
+    return json.dumps(data, indent=1, default=_json_default) + "\n"
+
+
 def write_json_atomic(path: str, data: dict, options: dict | None = None) -> None:
     with atomic_path(path, options) as tmp, open(tmp, "w") as fh:
-        json.dump(data, fh, indent=1, default=_json_default)
-        fh.write("\n")
+        fh.write(json_text(data))
+
+
+def sweep_temporary(folder: str) -> None:
+    """Remove temporary files below ``folder`` that a killed worker could not remove
+    (on a cluster its task was retried elsewhere and wrote the file whole)."""
+    for directory, _, names in os.walk(folder):
+        for name in names:
+            if TMP_MARK in name:
+                os.remove(os.path.join(directory, name))
 
 
 def _json_default(value):
@@ -185,24 +192,3 @@ def _json_default(value):
     if hasattr(value, "item"):
         return value.item()
     raise TypeError(f"cannot store {type(value).__name__} in JSON")
-
-
-def write_manifest(out: str, written: list[dict], command: str,
-                   options: dict | None = None) -> None:
-    """Record what a run wrote, so a person or a scheduler can check it.
-
-    Also sweeps temporary files that a killed worker could not remove (its task
-    was retried elsewhere and wrote the file whole).
-    """
-    if is_remote(out):
-        write_json_atomic(posixpath.join(out, "_bigprep_manifest.json"),
-                          {"command": command, "files": written}, options)
-        return
-    if not os.path.isdir(out):
-        return
-    for folder, _, names in os.walk(out):
-        for name in names:
-            if TMP_MARK in name:
-                os.remove(os.path.join(folder, name))
-    write_json_atomic(os.path.join(out, "_bigprep_manifest.json"),
-                      {"command": command, "files": written})

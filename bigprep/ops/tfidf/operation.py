@@ -119,10 +119,8 @@ class Tfidf(Operation):
             state = TfidfState(self.params, counts, seen=seen_of(dataset))
             state.assign_ids()
             return state
-        state = TfidfState(self.params, prior.counts.merge(counts), prior.vocabulary,
-                           prior.seen + seen_of(dataset), prior.created, prior.updates + 1)
-        state.assign_ids(refit=refit)
-        return state
+        return prior.updated(self.params, prior.counts.merge(counts),
+                             prior.seen + seen_of(dataset), refit)
 
     def transformer(self, fitted, dataset: Dataset, *, keep=(), keywords: int = 0,
                     vectors: bool = True) -> TfidfTransform:

@@ -67,6 +67,15 @@ class TfidfState:
                 f"(`max_df` {p.max_df}) documents. Lower `min_df` or raise `max_df`.")
         return kept
 
+    def updated(self, params, counts: TermCounts, seen: list,
+                refit: bool = False) -> TfidfState:
+        """The next state: ``counts`` and ``seen`` (all of them, merged by the caller),
+        ids assigned (new terms appended, or all renumbered with ``refit``)."""
+        state = TfidfState(params, counts, self.vocabulary, seen, self.created,
+                           self.updates + 1)
+        state.assign_ids(refit=refit)
+        return state
+
     def assign_ids(self, refit: bool = False) -> None:
         """Give every kept term an id: old ids stay, new terms are appended."""
         if self.params.hash_features:
