@@ -21,12 +21,12 @@ fractions over the whole data (no bigprep code):
   never defaults; an indicator never replaces an input column;
 - an ``order_by`` value that is null or decreases within its group is an error.
 
-Where the property found bigprep at odds with this, the case is reduced to an
-explicit ``xfail(strict=True)`` test at the end of the file and kept out of the
-generator (names starting with ``__bp_``) or accepted either way in the oracle
-(an unchecked ``order_by`` where no fill from neighbours runs; the indicator of a
-float column of a dataset without rows), so the property
-stays green while each known discrepancy is pinned.
+- a chain whose statistic has no value (every value null) passes to its constant;
+- column names starting with ``__bp_`` are reserved: the run stops naming them;
+- a dataset without rows has no nulls: nothing is imputed, no indicator added.
+
+The discrepancies the property found are kept as reduced regression tests at the end
+of the file.
 
 More examples: ``BIGPREP_FUZZ_EXAMPLES=2000 pytest tests/test_fuzz.py``.
 """
@@ -222,7 +222,6 @@ def oracle(case: Case) -> Expected:
     keys = group_keys(case)
     columns = {name: [values] for name, values in case.data.items()}
     indicators: dict = {}
-    scanned = False  # an imputed column fills from neighbours
     for name, (steps, is_named) in plan(case).items():
         kind, values = case.kinds[name], case.data[name]
         valid = [v for v in values if not missing(v, kind)]
@@ -256,21 +255,14 @@ def oracle(case: Case) -> Expected:
                   next((f[r] for f in fills if f[r] is not None), None)
                   for r, value in enumerate(values)]
         has_stat = any(step_kind(s) in STATS for s in steps)
-        if not valid and has_stat:
+        has_constant = any(step_kind(s) == "constant" for s in steps)
+        if not valid and has_stat and not has_constant:
             if is_named:
                 must.add(name)  # README: "an error when named with --column"
-                continue
-            # README: "left alone under the defaults"; under `strategy` it does not say
-            # whether the chain's constant (if any) then fills it, or it is an error
-            may.add(name)
-            columns[name] = [values] + ([filled] if filled != values else [])
-            indicators[name] = [[missing(v, kind) for v in values], None]
-            continue
+            continue  # README: left alone under the defaults and `strategy`
+        # (with a constant in the chain, the statistic fills nothing and the constant all)
         if not is_named and not has_missing:
-            if not values:  # no rows at all: test_no_rows_means_no_nulls_to_impute below
-                indicators[name] = [[], None]
-            continue  # nothing to fill
-        scanned = scanned or any(step_kind(s) in SCANS for s in steps)
+            continue  # nothing to fill (a dataset without rows has no nulls)
         columns[name] = [filled]
         indicators[name] = [[missing(v, kind) for v in values]]
     for name, options in indicators.items():
@@ -279,10 +271,11 @@ def oracle(case: Case) -> Expected:
                 (must if len(options) == 1 else may).add("add_indicator")
             continue
         columns[name + "__missing"] = options if case.add_indicator else [None]
-    if bad_order(case):
-        # README: a null or decreasing order value stops the run. bigprep checks it only
-        # when a fill from neighbours runs (test_order_by_is_checked_without_fills below)
-        (must if scanned else may).add("order_by")
+    if bad_order(case):  # README: a null or decreasing order value stops the run
+        must.add("order_by")
+    reserved = [name for name in case.kinds if name.startswith("__bp_")]
+    if reserved:  # README: bigprep's working columns; the run stops, naming the column
+        must.update(reserved)
     return Expected(columns, must, may)
 
 
@@ -320,9 +313,9 @@ def order_values(draw, n: int) -> list:
     return values
 
 
-# column names a user may well have ("x__missing" is where x's indicator would go);
-# names starting with "__bp_" are bigprep's own: see the xfail tests at the end
-ODD_NAMES = ["a b", "é", "1x", "x.y", "Temp", "col-1"]
+# column names a user may well have ("x__missing" is where x's indicator would go),
+# and names of bigprep's working columns (reserved: refused)
+ODD_NAMES = ["a b", "é", "1x", "x.y", "Temp", "col-1", "__bp_x", "__bp_g", "__bp_next_0"]
 FITTING = {  # constants that can be typed to each kind (others are tried too)
     INT: ["0", "-2", "7"], FLOAT: ["0", "1.5", "-2", "inf"], STR: ["unknown", "", "a,b", "0"],
     BOOL: ["yes", "true", "0"]}
@@ -456,7 +449,7 @@ def test_impute_equals_in_memory_oracle_or_fails_cleanly(case):
         check(case, folder)
 
 
-# -- discrepancies the property found, reduced (each fails today) ----------------------
+# -- discrepancies the property found, reduced (regression tests) ----------------------
 
 def _impute_one(folder, frame: pl.DataFrame, **params) -> pl.DataFrame:
     path = os.path.join(folder, "part-0.parquet")
@@ -465,47 +458,55 @@ def _impute_one(folder, frame: pl.DataFrame, **params) -> pl.DataFrame:
     return pl.read_parquet(os.path.join(folder, "out", "part-0.parquet"))
 
 
-@pytest.mark.xfail(strict=True, reason="README: if the order_by column is null or decreases "
-                   "within a group, the run stops before writing; bigprep checks order_by only "
-                   "when a fill from neighbours (ffill, bfill, interpolate) runs, so with mean "
-                   "it writes without a word")
 @pytest.mark.parametrize("seq", [[3, 2, 1], [1, None, 3]])
 def test_order_by_is_checked_without_fills_from_neighbours(tmp_path, seq):
+    """README: a null or decreasing order_by stops the run, whatever the strategy."""
     frame = pl.DataFrame({"x": [1.0, None, 3.0], "seq": seq})
     with pytest.raises(BigprepError, match="order_by"):
         _impute_one(str(tmp_path), frame, strategy="mean", order_by="seq")
+    assert not os.path.exists(tmp_path / "out")
 
 
-@pytest.mark.xfail(strict=True, reason="with no rows at all, a float column counts as "
-                   "having nulls (a column no chunk reported defaults to 1 null), so strategy "
-                   "ffill or constant imputes it and add_indicator adds x__missing; with one "
-                   "row and no nulls it is left alone, and an int column either way")
+def test_order_by_is_checked_when_applying_statistics(tmp_path):
+    good = pl.DataFrame({"x": [1.0, None, 3.0], "seq": [1, 2, 3]})
+    good.write_parquet(tmp_path / "good.parquet")
+    state = str(tmp_path / "state")
+    bigprep.Imputer(strategy="mean", order_by="seq").fit([str(tmp_path / "good.parquet")],
+                                                         save=state)
+    pl.DataFrame({"x": [None, 2.0], "seq": [5, 4]}).write_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(BigprepError, match="order_by"):
+        bigprep.Imputer.load(state).transform([str(tmp_path / "bad.parquet")],
+                                              out=str(tmp_path / "out"))
+
+
 def test_no_rows_means_no_nulls_to_impute(tmp_path):
     frame = pl.DataFrame(schema={"x": pl.Float64, "n": pl.Int64})
     out = _impute_one(str(tmp_path), frame, strategy="ffill", add_indicator=True)
     assert out.columns == ["x", "n"]  # as with pl.DataFrame({"x": [1.0], "n": [1]})
 
 
-@pytest.mark.xfail(strict=True, reason="a column whose name is one of the working columns "
-                   "of ffill/bfill (__bp_g, __bp_x, __bp_next_0, __bp_before, ...) is "
-                   "overwritten in the output, or the write fails with an internal polars "
-                   "error; nothing documents these names as reserved")
 @pytest.mark.parametrize("name, imputed", [
-    ("__bp_x", False),       # an untouched column comes out as row positions 0, 1, 2
-    ("__bp_next_0", False),  # an untouched column comes out as x's bfill
-    ("__bp_g", True),        # the imputed column itself comes out as 0.0, 0.0, 0.0
-    ("__bp_before", False),  # an internal polars error (InvalidOperationError ...)
+    ("__bp_x", False),       # was: an untouched column came out as row positions 0, 1, 2
+    ("__bp_next_0", False),  # was: an untouched column came out as x's bfill
+    ("__bp_g", True),        # was: the imputed column itself came out as 0.0, 0.0, 0.0
+    ("__bp_before", False),  # was: an internal polars error
 ])
-def test_columns_named_like_bigprep_working_columns(tmp_path, name, imputed):
+def test_columns_named_like_bigprep_working_columns_are_refused(tmp_path, name, imputed):
     target = name if imputed else "x"
     frame = pl.DataFrame({target: [1.0, None, 3.0]})
     if not imputed:
         frame = frame.with_columns(pl.Series(name, ["p", "q", "r"]))
-    try:
-        out = _impute_one(str(tmp_path), frame, columns={target: "bfill"})
-    except BigprepError as err:  # refusing the name, naming it, would be fine too; an
-        # internal error names bigprep's other working columns
-        assert set(re.findall(r"__bp_\w+", str(err))) == {name}, str(err)
-        return
-    assert out[target].to_list() == [1.0, 3.0, 3.0]
-    assert out.drop(target).equals(frame.drop(target))
+    with pytest.raises(BigprepError) as err:
+        _impute_one(str(tmp_path), frame, columns={target: "bfill"})
+    assert set(re.findall(r"__bp_\w+", str(err.value))) == {name}, str(err.value)
+    assert "Rename" in str(err.value)
+
+
+@pytest.mark.parametrize("params", [{"columns": {"x": "mean,constant:0"}},
+                                    {"strategy": "median,constant:0"}])
+def test_a_statistic_without_values_passes_to_the_chains_constant(tmp_path, params):
+    frame = pl.DataFrame({"x": [None, None, None], "y": [1.0, None, 3.0]},
+                         schema={"x": pl.Float64, "y": pl.Float64})
+    out = _impute_one(str(tmp_path), frame, **params)
+    assert out["x"].to_list() == [0.0, 0.0, 0.0]
+    assert out["y"].to_list() == [1.0, None if "columns" in params else 2.0, 3.0]

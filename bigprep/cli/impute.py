@@ -124,8 +124,11 @@ def print_summary(report, out, state_path, defaulted: bool) -> None:
     for plan in report.applied:
         values = []
         for kind in plan.stats:
-            value = state.fill_value(plan.column, kind)
+            value = state.fill_value(plan.column, kind, optional=plan.constant is not None)
             written = report.fills[f"{plan.column}:{kind}"]
+            if value is None:
+                values.append(f"{kind}=none (no values)")
+                continue
             text = fmt(value)
             if value != written:  # an integer column: the fill as rounded and written
                 text += f" -> {written}"

@@ -39,13 +39,13 @@ def active_plans(state, skipped: dict) -> list[ColumnPlan]:
 
     A column the default or ``strategy`` chose but that holds no null needs no work;
     an all-null column has no statistic: scikit-learn drops it, we leave it as it is
-    and say so.
+    and say so, unless its chain ends in a constant, which then fills it.
     """
     active = []
     for plan in state.plans:
         if plan.source != "columns" and not state.run_nulls.get(plan.column, 1):
             skipped[plan.column] = "no nulls"
-        elif plan.source != "columns" and any(
+        elif plan.source != "columns" and plan.constant is None and any(
                 state.statistic(plan.column, k).result() is None for k in plan.stats):
             skipped[plan.column] = (f"every value is null, so it has no {plan.stats[0]}; "
                                     f"give it a constant: `columns` {plan.column}=constant:V")
@@ -72,8 +72,9 @@ class ImputeTransform:
     @classmethod
     def of(cls, state, dataset: Dataset, params) -> ImputeTransform:
         plans = active_plans(state, state.skipped)
-        fills = {f"{p.column}:{k}": typed_fill(state.fill_value(p.column, k, exact=True), p)
-                 for p in plans for k in p.stats}
+        fills = {f"{p.column}:{k}": typed_fill(state.fill_value(
+            p.column, k, exact=True, optional=p.constant is not None), p)
+            for p in plans for k in p.stats}  # None: no values, the constant fills
         schema = dict(pl.Schema(dataset.schema))
         if params.add_indicator:
             taken = [p.column + INDICATOR_SUFFIX for p in plans
@@ -111,8 +112,9 @@ class ImputeTransform:
                 if step.kind == "constant":
                     parts.append(pl.lit(plan.constant, dtype=plan.dtype))
                 elif step.kind not in scanning.NEEDS:  # a learned statistic
-                    parts.append(pl.lit(self.fills[f"{plan.column}:{step.kind}"],
-                                        dtype=plan.dtype))
+                    value = self.fills[f"{plan.column}:{step.kind}"]
+                    if value is not None:
+                        parts.append(pl.lit(value, dtype=plan.dtype))
                 else:
                     candidate = pl.col(f"__bp_cand_{step.kind}_{scan_index[plan.column]}")
                     if plan.dtype.is_integer() and step.kind == "interpolate":

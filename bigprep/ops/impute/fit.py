@@ -64,11 +64,15 @@ class ImputeState:
     def statistic(self, column: str, kind: str):
         return self.states[stat_key(column, kind)]
 
-    def fill_value(self, column: str, kind: str, exact: bool = False):
+    def fill_value(self, column: str, kind: str, exact: bool = False,
+                   optional: bool = False):
         """The learned statistic (a fraction for integers when ``exact``), or a clear
-        error if the column had no values."""
+        error if the column had no values; None then when ``optional`` (the chain
+        ends in a constant, which fills what the statistic cannot)."""
         state = self.statistic(column, kind)
         value = state.exact() if exact else state.result()
+        if value is None and optional:
+            return None
         if value is None:
             raise BigprepError(
                 f"column {column!r}: every value is null ({self.rows:,} rows), so it has "
@@ -154,6 +158,12 @@ class ImputePlan:
 
 def plan(params, dataset: Dataset, prior: ImputeState | None) -> ImputePlan:
     schema = dataset.polars_schema
+    taken = [c for c in schema if c.startswith(scanning.PREFIX)]
+    if taken:  # the scans add working columns by these names to every chunk
+        raise BigprepError(
+            f"column {taken[0]!r}: names starting with {scanning.PREFIX!r} are reserved for "
+            "bigprep's working columns. Rename the column first (polars: "
+            f"df.rename({{{taken[0]!r}: 'new_name'}})).")
     for name, param in ((params.group_by, "group_by"), (params.order_by, "order_by")):
         if name:
             dataset.require(name, param)
@@ -181,9 +191,10 @@ def plan(params, dataset: Dataset, prior: ImputeState | None) -> ImputePlan:
 def reduction(params, planned: ImputePlan, dataset: Dataset, prior: ImputeState | None,
               learn: bool) -> Fields | None:
     """The fit pass's state; applying a saved state without fills from neighbours
-    reads nothing (None)."""
+    and without an ``order_by`` to check reads nothing (None)."""
     scans = [p for p in planned.plans if p.scans]
-    if not learn and not scans:
+    ordered = bool(scans or params.order_by)  # an order_by is checked even without scans
+    if not learn and not ordered:
         return None
     members = {NULLS: Member(NullCounts())}
     for p in planned.plans if learn else ():
@@ -193,11 +204,11 @@ def reduction(params, planned: ImputePlan, dataset: Dataset, prior: ImputeState 
             state = old.continuation() if old is not None else STATISTICS[kind].cls.for_column(
                 p.dtype, dataset.bounds.get(p.column))
             members[key] = Member(state, p.column)
-    if scans:
+    if ordered:
         members[FILLS] = Member(scanning.FillSummaries(
             [p.column for p in scans], [p.scans for p in scans], params.group_by,
             params.order_by))
-    extra = [c for c in (params.group_by, params.order_by) if c and scans]
+    extra = [c for c in (params.group_by, params.order_by) if c and ordered]
     return Fields(members, tuple(dict.fromkeys(extra + [p.column for p in planned.plans])))
 
 
@@ -227,7 +238,9 @@ def finish(params, planned: ImputePlan, reduced: Fields | None, dataset: Dataset
         state.partitions += len(dataset.partitions)
         state.nulls, state.seen = nulls, base.seen + seen
         state.updates += prior is not None
-    state.run_nulls = dict(counted.nulls)
+    # no rows, no nulls (a column no chunk reported is otherwise assumed to hold some)
+    state.run_nulls = (dict(counted.nulls) if counted.rows
+                       else {p.column: 0 for p in planned.plans})
     if FILLS in reduced:
         carried = _carried_tail(prior, dataset, learn)
         try:
@@ -246,7 +259,7 @@ def finish(params, planned: ImputePlan, reduced: Fields | None, dataset: Dataset
     for p in planned.plans:  # fail now, before anything is written
         for kind in p.stats:
             if p.source == "columns" or state.statistic(p.column, kind).result() is not None:
-                state.fill_value(p.column, kind)
+                state.fill_value(p.column, kind, optional=p.constant is not None)
     return state
 
 

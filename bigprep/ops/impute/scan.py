@@ -19,13 +19,14 @@ from ...errors import BigprepError
 from ...io.values import frame_from_bytes, frame_to_bytes
 from ...state.protocol import StateBase, register
 
+PREFIX = "__bp_"  # of every working column; input columns may not start with it
 GROUP, X, ROW, CHUNK, N, BEFORE = "__bp_g", "__bp_x", "__bp_row", "__bp_chunk", "__bp_n", \
     "__bp_before"
 O_FIRST, O_LAST = "__bp_o_first", "__bp_o_last"
 
 
 def _name(kind: str, i: int) -> str:
-    return f"__bp_{kind}_{i}"
+    return f"{PREFIX}{kind}_{i}"
 
 
 def order_values(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
