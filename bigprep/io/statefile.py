@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import BigprepError
 from ..version import __version__
-from .sink import atomic_path, write_json_atomic
+from .sink import TMP_MARK, atomic_path, write_json_atomic
 from .storage import is_remote, open_input
 
 FORMAT = "bigprep.state"
@@ -61,10 +61,7 @@ def save_envelope(path: str, envelope: Envelope, options: dict | None = None) ->
     """
     data = {**envelope.to_json(), "sidecar": None, "sidecar_sha256": None}
     if envelope.sidecar:
-        buffer = io.BytesIO()
-        np.savez(buffer, **{k: np.frombuffer(v, dtype=np.uint8)
-                            for k, v in envelope.sidecar.items()})
-        blob = buffer.getvalue()
+        blob = _npz_bytes(envelope.sidecar)
         digest = hashlib.sha256(blob).hexdigest()
         side = f"{path}.{digest[:16]}.npz"
         with atomic_path(side, options) as tmp, open(tmp, "wb") as fh:
@@ -74,13 +71,29 @@ def save_envelope(path: str, envelope: Envelope, options: dict | None = None) ->
     _remove_unnamed_sidecars(path, data["sidecar"])
 
 
+def _npz_bytes(arrays: dict) -> bytes:
+    """``np.savez`` of byte arrays, reproducibly: no time stamp in the zip, so the same
+    state gives the same bytes and the same content-hash name."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for key, value in arrays.items():
+            array = io.BytesIO()
+            np.lib.format.write_array(array, np.frombuffer(value, dtype=np.uint8))
+            archive.writestr(zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0)),
+                             array.getvalue())
+    return buffer.getvalue()
+
+
 def _remove_unnamed_sidecars(path: str, keep: str | None) -> None:
     if is_remote(path):
         return  # object stores: left for a lifecycle rule; they are never read
     folder, name = os.path.split(os.path.abspath(path))
     ours = re.compile(re.escape(name) + r"(\.[0-9a-f]{16})?\.npz")  # this state's, any age
+    # and the temporary files of a killed save of this state (its lock is held)
+    temporary = re.compile(r"\." + re.escape(name) + r"(\.[0-9a-f]{16}\.npz)?"
+                           + re.escape(TMP_MARK) + r"[0-9a-f]+")
     for other in os.listdir(folder):
-        if other != keep and ours.fullmatch(other):
+        if other != keep and (ours.fullmatch(other) or temporary.fullmatch(other)):
             os.remove(os.path.join(folder, other))
 
 

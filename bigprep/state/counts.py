@@ -26,6 +26,14 @@ def sum_counts(a: pl.DataFrame | None, b: pl.DataFrame | None, key: str,
     return pl.concat([a, b]).group_by(key).agg(pl.col(c).sum() for c in sums)
 
 
+def _in_key_order(frame: pl.DataFrame, key: str) -> pl.DataFrame:
+    """The counts sorted by key: a hash aggregation's row order varies from run to run,
+    and a saved state should not (the same data saves the same bytes)."""
+    if isinstance(frame.schema[key], (pl.Categorical, pl.Enum)):
+        return frame.sort(pl.col(key).cast(pl.String), nulls_last=True)
+    return frame.sort(key, nulls_last=True)
+
+
 def _sorted_rows(frame: pl.DataFrame | None) -> list | None:
     return None if frame is None else sorted(frame.iter_rows(), key=repr)
 
@@ -76,7 +84,7 @@ class ValueCounts(StateBase):
     def to_payload(self, sidecar: dict, key: str) -> dict:
         if not self.count:
             return {"count": 0, "value": None, "distinct": 0}
-        sidecar[key] = frame_to_bytes(self.counts)
+        sidecar[key] = frame_to_bytes(_in_key_order(self.counts, "value"))
         top = self.ranked()
         return {"count": self.count, "value": to_json_value(top["value"][0]),
                 "value_count": int(top["count"][0]), "distinct": top.height,
@@ -130,7 +138,7 @@ class TermCounts(StateBase):
 
     def to_payload(self, sidecar: dict, key: str) -> dict:
         if self.counts is not None:
-            sidecar[key] = frame_to_bytes(self.counts)
+            sidecar[key] = frame_to_bytes(_in_key_order(self.counts, TERM))
         top = [] if self.counts is None else \
             self.counts.sort([DF, TERM], descending=[True, False]).head(20).rows()
         return {"documents": self.documents,
