@@ -17,6 +17,8 @@ from ..errors import BigprepError
 from . import common
 from .impute import impute, profile
 from .models import evaluate, predict, train
+from .pipeline import run as run_command
+from .pipeline import status, validate
 from .tfidf import tfidf
 
 
@@ -37,11 +39,13 @@ def main(debug):
       bigprep impute 'data/*.parquet' --out cleaned/
       bigprep profile data/
       bigprep tfidf fit 'docs/*.parquet' --text-column body --state tfidf.json
+      bigprep run pipelines/nightly_sensors.yaml
     """
     common.DEBUG = debug
 
 
-for command in (impute, profile, tfidf, train, predict, evaluate):
+for command in (impute, profile, tfidf, train, predict, evaluate, validate, run_command,
+                status):
     main.add_command(command)
 
 class Interrupted(KeyboardInterrupt):

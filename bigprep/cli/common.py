@@ -57,10 +57,22 @@ def fail(err: BigprepError):
     return failure
 
 
-def execution_options(fn):
-    """Options every data command shares; passes ``executor``, ``quiet``, ``storage``."""
-    @click.option("--chunk-rows", type=click.IntRange(min=1), default=DEFAULT_CHUNK_ROWS,
-                  show_default=True, help="Rows per chunk; memory grows with it.")
+def execution_options(fn=None, *, chunk_rows: bool = True):
+    """Options every data command shares; passes ``executor``, ``quiet``, ``storage``
+    (and ``chunk_rows``, unless the command takes it from elsewhere: a pipeline spec)."""
+    if fn is None:
+        return functools.partial(execution_options, chunk_rows=chunk_rows)
+    if chunk_rows:
+        fn = _chunk_rows_option(fn)
+    return _execution_options(fn)
+
+
+def _chunk_rows_option(fn):
+    return click.option("--chunk-rows", type=click.IntRange(min=1), default=DEFAULT_CHUNK_ROWS,
+                        show_default=True, help="Rows per chunk; memory grows with it.")(fn)
+
+
+def _execution_options(fn):
     @click.option("--scheduler", envvar="BIGPREP_SCHEDULER", default=None, metavar="ADDRESS",
                   help="Run on this Dask distributed scheduler (e.g. tcp://host:8786; "
                        "also $BIGPREP_SCHEDULER). Default: threads on this machine.")
@@ -71,7 +83,7 @@ def execution_options(fn):
                        " anon=true, profile=NAME); also $BIGPREP_STORAGE_OPTIONS as JSON.")
     @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
     @functools.wraps(fn)
-    def wrapper(*args, chunk_rows, scheduler, workers, storage_option, quiet, **kwargs):
+    def wrapper(*args, scheduler, workers, storage_option, quiet, **kwargs):
         try:
             storage = options_from(storage_option)
             executor = Executor(scheduler, workers=workers,
@@ -80,8 +92,7 @@ def execution_options(fn):
         except BigprepError as err:
             raise fail(err) from None
         try:
-            return fn(*args, chunk_rows=chunk_rows, executor=executor, quiet=quiet,
-                      storage=storage, **kwargs)
+            return fn(*args, executor=executor, quiet=quiet, storage=storage, **kwargs)
         except BigprepError as err:
             raise fail(err) from None
         finally:

@@ -17,7 +17,7 @@ import polars as pl
 
 from ..errors import BigprepError
 from ..io.commit import Commit
-from ..io.dataset import Chunk, Dataset, Partition, iter_chunks, verify
+from ..io.dataset import Chunk, Dataset, Partition, iter_chunks, normalize, verify
 from ..io.sink import sink_query, write_partition
 
 
@@ -45,15 +45,16 @@ def run_passes(template, one_pass: Callable):
 
 def reduce(partitions: Sequence[Partition], template, executor, *, chunk_rows: int,
            reads: list[str] | None = None, prepare: Callable | None = None,
-           label: str = "fit"):
+           label: str = "fit", read_all: bool = False):
     """The fitted state of ``template`` over ``partitions`` (every pass it needs).
 
-    ``reads`` are the columns to read (default: the state's own ``reads``);
-    ``prepare`` turns a chunk into what the state's ``update`` takes.
+    ``reads`` are the columns to read (default: the state's own ``reads``; every
+    column with ``read_all``); ``prepare`` turns a chunk into what the state's
+    ``update`` takes.
     """
     def one_pass(state):
-        columns = getattr(state, "reads", None) if reads is None or state is not template \
-            else reads
+        columns = None if read_all else getattr(state, "reads", None) \
+            if reads is None or state is not template else reads
         jobs = [(p, state, columns, chunk_rows, prepare) for p in partitions]
         return executor.tree_reduce(fold_partition, jobs, _merge, label=label)
     state = run_passes(template, one_pass)
@@ -87,6 +88,40 @@ class ChunkTransform(Protocol):
     def transform(self, chunk: Chunk) -> pl.DataFrame: ...
     def counts(self, out: pl.DataFrame) -> dict: ...  # per-file numbers for the report
     def lazy(self, partition: Partition) -> pl.LazyFrame | None: ...  # a streaming query
+
+
+class Chained(MapDefaults):
+    """Transforms applied one after another to each chunk: several steps, one read and
+    one write (a pipeline's fused apply). Each step sees its predecessor's output."""
+
+    def __init__(self, transforms: Sequence):
+        self.transforms = list(transforms)
+        self.schema = self.transforms[-1].schema
+        self.reads = None  # every column: later steps may need what earlier ones pass on
+        wanted = [t.nan_as_null for t in self.transforms]
+        self.nan_as_null = None if any(w is None for w in wanted) else \
+            list(dict.fromkeys(c for w in wanted for c in w))
+
+    def for_partition(self, partition: Partition) -> Chained:
+        return Chained([t.for_partition(partition) for t in self.transforms])
+
+    def transform(self, chunk: Chunk) -> pl.DataFrame:
+        frame = chunk.frame
+        for t in self.transforms:
+            frame = t.transform(Chunk(normalize(frame, t.nan_as_null), chunk.partition,
+                                      chunk.offset))
+        return frame
+
+    def __call__(self, chunk: Chunk) -> Chunk:
+        """As a fit's ``prepare``: the chunk as the steps before the fitted one leave it."""
+        return Chunk(self.for_partition(chunk.partition).transform(chunk), chunk.partition,
+                     chunk.offset)
+
+    def counts(self, out) -> dict:
+        return self.transforms[0].counts(out) if len(self.transforms) == 1 else {}
+
+    def lazy(self, partition: Partition):
+        return self.transforms[0].lazy(partition) if len(self.transforms) == 1 else None
 
 
 def write_one(job) -> dict:

@@ -288,13 +288,16 @@ def _footer(path: str, options: dict | None):
     return schema, meta, size, print_
 
 
-def open_dataset(inputs: Sequence[str], storage_options: dict | None = None) -> Dataset:
+def open_dataset(inputs: Sequence[str], storage_options: dict | None = None,
+                 root: str | None = None) -> Dataset:
     """Read every footer (not the data): schema, row groups, null counts.
 
     Stops with a clear error on a corrupt file or on schema drift, before
-    anything is written.
+    anything is written. ``root``: the folder output paths are relative to (default:
+    the inputs' common folder), for a subset of a larger input.
     """
-    files, root = resolve_paths(inputs, storage_options)
+    files, common = resolve_paths(inputs, storage_options)
+    root = root or common
     storage = tuple(sorted((storage_options or {}).items()))
     partitions = []
     schema = None

@@ -44,14 +44,18 @@ class Envelope:
     created: str = field(default_factory=now)
     updates: int = 0
 
-    def to_json(self) -> dict:
+    def to_json(self, stamped: bool = True) -> dict:
+        """``stamped=False``: no wall-clock times (a pipeline's states, whose run times
+        the ledger keeps), so the same fit saves the same bytes."""
         return {"format": FORMAT, "version": VERSION, "operation": self.operation,
-                "bigprep_version": __version__, "created": self.created, "saved": now(),
+                "bigprep_version": __version__, "created": self.created if stamped else None,
+                "saved": now() if stamped else None,
                 "updates": self.updates, "parameters": self.parameters,
                 "partitions_seen": self.partitions_seen, "payload": self.payload}
 
 
-def save_envelope(path: str, envelope: Envelope, options: dict | None = None) -> None:
+def save_envelope(path: str, envelope: Envelope, options: dict | None = None,
+                  stamped: bool = True) -> None:
     """Write ``path`` and, when there are arrays, ``PATH.<hash>.npz``, each atomically.
 
     The sidecar is named by its content hash and written first; the JSON, written last,
@@ -59,7 +63,7 @@ def save_envelope(path: str, envelope: Envelope, options: dict | None = None) ->
     which still names its own (untouched) sidecar: the state on disk is always one
     consistent pair. Sidecars no state names any more are removed afterwards.
     """
-    data = {**envelope.to_json(), "sidecar": None, "sidecar_sha256": None}
+    data = {**envelope.to_json(stamped), "sidecar": None, "sidecar_sha256": None}
     if envelope.sidecar:
         blob = _npz_bytes(envelope.sidecar)
         digest = hashlib.sha256(blob).hexdigest()
@@ -123,7 +127,7 @@ def load_envelope(path: str, operation: str, title: str, options: dict | None = 
     try:
         seen = [[str(p), int(n)] for p, n in data["partitions_seen"]]
         envelope = Envelope(operation, dict(data["parameters"]), dict(data["payload"]), {},
-                            seen, str(data["created"]), int(data["updates"]))
+                            seen, str(data["created"] or ""), int(data["updates"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise BigprepError(f"{where}: the saved state is incomplete or was edited "
                            f"({type(exc).__name__}: {exc}). {fix}") from None

@@ -122,18 +122,34 @@ class Operation:
 
 
 def fit(op: Operation, dataset: Dataset, executor, *, prior=None, learn: bool = True,
-        **finish_options):
+        upstream=None, **finish_options):
     """Plan, reduce, finish: the fitted state of ``op`` over ``dataset``.
 
     With ``prior`` and ``learn`` the new partitions are merged into it (an update);
     with ``learn=False`` the prior is used as it is (apply without learning; only
-    what applying needs, such as neighbours for fills, is read).
+    what applying needs, such as neighbours for fills, is read). ``upstream`` turns
+    each chunk as read into the chunk ``op`` fits on (a pipeline's earlier steps);
+    ``dataset``'s schema is then the schema upstream gives.
     """
     if prior is not None and learn:
         check_unseen(prior.seen, dataset)
     plan = op.plan(dataset, prior)
     template = op.reduction(plan, dataset, prior, learn)
+    prepare = op.prepare(plan)
+    if upstream is not None:
+        prepare = upstream if prepare is None else Then(upstream, prepare)
     state = None if template is None else reduce(
         dataset.partitions, template, executor, chunk_rows=op.params.chunk_rows,
-        reads=op.reads(plan, template), prepare=op.prepare(plan), label=op.name)
+        reads=op.reads(plan, template), prepare=prepare, label=op.name,
+        read_all=upstream is not None)
     return op.finish(plan, state, dataset, prior, learn, **finish_options)
+
+
+class Then:
+    """``second(first(chunk))``, as a plain object so it pickles to workers."""
+
+    def __init__(self, first, second):
+        self.first, self.second = first, second
+
+    def __call__(self, chunk):
+        return self.second(self.first(chunk))

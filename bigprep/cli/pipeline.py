@@ -1,0 +1,125 @@
+"""``bigprep run``, ``validate`` and ``status``: scheduled pipelines from YAML specs."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from ..errors import BigprepError
+from .common import console, execution_options, fail
+
+
+def _spec(path: str):
+    from ..pipeline import load_spec
+
+    try:
+        return load_spec(path)
+    except BigprepError as err:
+        raise fail(err) from None
+
+
+@click.command()
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
+def validate(specs):
+    """Check pipeline specs without reading any data.
+
+    Unknown keys (with the nearest valid name), wrong types, unknown strategies, a
+    column a step needs that an earlier step drops, steps out of order: each is
+    reported as FILE:LINE: message, and the exit code is 2.
+
+    \b
+    Example:
+      bigprep validate pipelines/*.yaml
+    """
+    for path in specs:
+        spec = _spec(path)
+        click.echo(f"{path}: ok ({spec.name}: {len(spec.steps)} step(s): "
+                   f"{', '.join(s.kind for s in spec.steps)})")
+
+
+@click.command()
+@click.argument("spec_path", metavar="SPEC")
+@click.option("--full", is_flag=True, help="Refit every step from scratch over all input "
+              "partitions and rewrite the output whole (after the spec changed, or to "
+              "take in partitions whose content changed).")
+@click.option("--dry-run", is_flag=True, help="Say what would be read, fitted and written, "
+              "and why; change nothing.")
+@click.option("--log-json", is_flag=True, help="Print one JSON line for the run on stdout "
+              "(partitions, rows, seconds, steps): for schedulers and log collectors.")
+@execution_options(chunk_rows=False)
+def run(spec_path, full, dry_run, log_json, executor, quiet, storage):
+    """Run a pipeline over the input partitions it has not done yet.
+
+    The state folder's ledger knows every partition done, by content (size and a
+    hash of its Parquet footer): new files are processed whatever their names,
+    a file rewritten in place is reported as changed. Steps are fused: each fit
+    reads the new partitions once, and all steps are applied in one read and one
+    write per partition. Exit code 0 when done and when there was nothing new.
+
+    \b
+    Example:
+      bigprep run pipelines/nightly_sensors.yaml
+      bigprep run pipelines/nightly_sensors.yaml --dry-run
+      bigprep run pipelines/nightly_sensors.yaml --full
+    """
+    from ..pipeline import run_pipeline
+
+    spec = _spec(spec_path)
+    report = run_pipeline(spec, full=full, dry_run=dry_run, executor=executor,
+                          storage_options=storage)
+    if log_json:
+        click.echo(json.dumps(report.to_json()))
+    if quiet:
+        return
+    out = console()
+    if report.status == "dry run":
+        out.print(f"{spec.name}: dry run, nothing changed. Would:")
+        for line in report.plan:
+            out.print(f"  {line}")
+    elif report.status == "nothing new":
+        out.print(f"{spec.name}: nothing new ({report.seconds:.1f} s).")
+    else:
+        out.print(f"{spec.name}: {len(report.processed)} partition(s), {report.rows:,} rows "
+                  f"in {report.seconds:.1f} s -> {spec.output}")
+    for why, paths in report.skipped.items():
+        out.print(f"  {len(paths)} partition(s) {why}, not processed (e.g. {paths[0]}): "
+                  + _SKIPPED[why])
+
+
+_SKIPPED = {"changed": "their content changed since they were done; `--full` refits with it.",
+            "stale": "done by another version of the steps; `--full` redoes them.",
+            "failed": "they failed before."}
+
+
+@click.command()
+@click.argument("spec_path", metavar="SPEC")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(spec_path, as_json):
+    """Show what a pipeline has done: runs, partitions done / new / changed, states.
+
+    \b
+    Example:
+      bigprep status pipelines/nightly_sensors.yaml
+    """
+    from ..pipeline.status import pipeline_status
+
+    spec = _spec(spec_path)
+    try:
+        info = pipeline_status(spec)
+    except BigprepError as err:
+        raise fail(err) from None
+    if as_json:
+        click.echo(json.dumps(info, indent=1))
+        return
+    click.echo(f"pipeline {info['pipeline']} ({os.path.relpath(spec.path)})")
+    last = info["last_run"]
+    click.echo(f"  runs: {info['runs']}" + (f", last {last['finished']}: {last['status']}, "
+                                             f"{last['partitions']} partition(s)"
+                                             if last else ""))
+    for kind in ("done", "new", "changed", "stale", "failed", "missing"):
+        if info["partitions"][kind] or kind in ("done", "new"):
+            click.echo(f"  {kind:8} {info['partitions'][kind]}")
+    for key, state in info["states"].items():
+        click.echo(f"  state {key}: {state['file']} (saved {state['age']} ago)")

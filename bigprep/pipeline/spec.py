@@ -1,0 +1,253 @@
+"""A pipeline spec: YAML read with line numbers, checked by the operations' own models.
+
+Every step is one registered operation with the Python API's parameter names; its
+parameters are validated by that operation's pydantic model (so a pipeline, the API
+and the CLI accept and refuse the same things). Errors say ``FILE:LINE: message``.
+Nothing here reads data: ``validate`` checks a spec before any run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import UsageError
+from ..io.dataset import DEFAULT_CHUNK_ROWS
+from ..io.sink import COMPRESSIONS
+from ..io.storage import is_remote
+from ..models.predict import PredictParams
+from ..ops.base import validate
+from ..ops.impute.operation import ImputeParams
+from ..ops.tfidf.operation import TfidfParams
+
+RUN_LEVEL = ("chunk_rows", "compression")  # set once for the whole pipeline
+
+
+class TfidfStep(TfidfParams):
+    keywords: int = Field(0, ge=0, description="Add the top K terms of each document.")
+    vectors: bool = Field(True, description="Add the sparse TF-IDF vector.")
+    keep: tuple[str, ...] | None = Field(None, description="Columns to pass on (all).")
+
+
+class PredictStep(PredictParams):
+    model: str = Field(description="A model folder written by `bigprep train`.")
+    keep: tuple[str, ...] | None = Field(None, description="Columns to pass on (all).")
+
+
+STEP_KINDS: dict[str, type] = {"impute": ImputeParams, "tfidf": TfidfStep,
+                               "predict": PredictStep}
+
+
+class SpecModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    input: str | list[str]
+    output: str
+    state: str
+    steps: list[dict] = Field(min_length=1)
+    chunk_rows: int = Field(DEFAULT_CHUNK_ROWS, ge=1)
+    compression: str | None = "zstd"
+    description: str | None = None
+
+
+@dataclass
+class Step:
+    index: int
+    kind: str
+    params: object  # the kind's pydantic model
+    line: int
+
+    @property
+    def label(self) -> str:
+        return f"step {self.index + 1} ({self.kind})"
+
+    @property
+    def key(self) -> str:
+        """Where its state lives in the state folder."""
+        return f"{self.index + 1}-{self.kind}"
+
+
+@dataclass
+class Spec:
+    path: str
+    name: str
+    inputs: list[str]
+    output: str
+    state: str
+    steps: list[Step]
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+    compression: str | None = "zstd"
+    raw: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def version(self) -> str:
+        """A hash of what the steps compute (not of where files are): a changed
+        version means the partitions done earlier were done differently."""
+        steps = [{s.kind: s.params.model_dump(mode="json")} for s in self.steps]
+        text = json.dumps([steps, self.chunk_rows], sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_spec(path: str) -> Spec:
+    """Read and check a spec; every error as ``FILE:LINE: message`` (exit code 2)."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot be read ({exc.strerror or exc}).") from None
+    try:
+        data = YAML(typ="rt").load(text)
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UsageError(f"{path}:{line}: not valid YAML ({problem}).") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}:1: a pipeline spec is a mapping with name, input, output, "
+                         "state and steps.")
+    try:
+        top = SpecModel(**data)
+    except ValidationError as exc:
+        raise _located(path, data, exc, SpecModel) from None
+    if top.compression not in COMPRESSIONS:
+        raise UsageError(f"{path}:{_line(data, 'compression')}: `compression` "
+                         f"{top.compression!r}: use one of {', '.join(map(str, COMPRESSIONS))}.")
+    folder = os.path.dirname(os.path.abspath(path))
+    steps = [_step(path, data["steps"], i) for i in range(len(top.steps))]
+    inputs = top.input if isinstance(top.input, list) else [top.input]
+    spec = Spec(path, top.name, [_relative(folder, p) for p in inputs],
+                _relative(folder, top.output), _relative(folder, top.state), steps,
+                top.chunk_rows, top.compression, data)
+    for step in steps:
+        if step.kind == "predict":
+            step.params = step.params.model_copy(
+                update={"model": _relative(folder, step.params.model)})
+    check_columns(spec)
+    return spec
+
+
+def _relative(folder: str, path: str) -> str:
+    """A relative path in the spec is relative to the spec file's folder."""
+    if is_remote(path) or os.path.isabs(path):
+        return path
+    return os.path.normpath(os.path.join(folder, path))
+
+
+def _step(path: str, steps, i: int) -> Step:
+    item = steps[i]
+    line = _line(steps, i)
+    if not isinstance(item, dict) or len(item) != 1:
+        raise UsageError(f"{path}:{line}: a step is one operation name with its "
+                         f"parameters, e.g. `- impute: {{strategy: median}}`; known: "
+                         f"{', '.join(STEP_KINDS)}.")
+    (kind, params), = item.items()
+    if kind not in STEP_KINDS:
+        close = difflib.get_close_matches(str(kind), list(STEP_KINDS), 1)
+        hint = f" Did you mean `{close[0]}`?" if close else ""
+        raise UsageError(f"{path}:{line}: unknown step `{kind}`.{hint} Known: "
+                         f"{', '.join(STEP_KINDS)}.")
+    params = params if params is not None else {}
+    if not isinstance(params, dict):
+        raise UsageError(f"{path}:{line}: the parameters of `{kind}` are a mapping "
+                         "(name: value).")
+    for name in RUN_LEVEL:
+        if name in params:
+            raise UsageError(f"{path}:{_line(params, name)}: `{name}` is set once for the "
+                             "whole pipeline (a top-level key), not per step.")
+    values = {k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v)
+              for k, v in params.items()}
+    try:
+        checked = validate(STEP_KINDS[kind], values)
+    except UsageError as err:
+        name = _named(str(err))
+        where = _line(params, name) if name in params else line
+        raise UsageError(f"{path}:{where}: {kind}: {err}") from None
+    return Step(i, kind, checked, line)
+
+
+def _named(message: str) -> str | None:
+    """The parameter a validation message starts with (`` `name` ...``)."""
+    if message.startswith("`") and "`" in message[1:]:
+        return message[1:message.index("`", 1)]
+    return None
+
+
+def _line(node, key) -> int:
+    """The 1-based line of ``key`` in a ruamel mapping or sequence (1 if unknown)."""
+    lc = getattr(node, "lc", None)
+    try:
+        return (lc.item(key)[0] if isinstance(key, int) else lc.key(key)[0]) + 1
+    except (AttributeError, KeyError, TypeError, IndexError):
+        return getattr(lc, "line", 0) + 1
+
+
+def _located(path: str, data, exc: ValidationError, model) -> UsageError:
+    error = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    loc = error["loc"]
+    name = str(loc[0]) if loc else None
+    line = _line(data, name) if name in data else 1
+    if error["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(name, list(model.model_fields), 1)
+        hint = f" Did you mean `{close[0]}`?" if close else ""
+        return UsageError(f"{path}:{line}: `{name}`: unknown key.{hint} Known: "
+                          f"{', '.join(model.model_fields)}.")
+    if error["type"] == "missing":
+        return UsageError(f"{path}:1: `{name}`: required, and not given.")
+    return UsageError(f"{path}:{line}: `{name}`: {error['msg']}.")
+
+
+# -- columns between steps ---------------------------------------------------------------
+
+MADE_BY = {"tfidf": lambda p: (["indices", "weights"] if p.vectors else [])
+           + (["keywords"] if p.keywords else []),
+           "predict": lambda p: ["prediction"]}
+
+
+def needed(step: Step) -> list[tuple[str, str]]:
+    """(column, parameter) pairs a step reads, as far as the spec says."""
+    p = step.params
+    if step.kind == "impute":
+        pairs = [(c, "columns") for c in (p.columns or {})]
+        pairs += [(c, n) for c, n in ((p.group_by, "group_by"), (p.order_by, "order_by")) if c]
+        return pairs
+    if step.kind == "tfidf":
+        return [(p.text_column, "text_column")] + [(c, "keep") for c in p.keep or ()]
+    return [(c, "keep") for c in p.keep or ()]
+
+
+def made(step: Step) -> list[str]:
+    """The columns a step adds."""
+    maker = MADE_BY.get(step.kind)
+    return maker(step.params) if maker else []
+
+
+def check_columns(spec: Spec) -> None:
+    """A column a step needs that an earlier step dropped (with ``keep``), or that only
+    a later step makes: stop, naming the step's line. (Input columns are not known
+    without reading data: a name nothing makes is taken to be one.)"""
+    passed: set | None = None  # the columns passed on; None: every input column too
+    for step in spec.steps:
+        for column, param in needed(step):
+            if passed is not None and column not in passed:
+                raise UsageError(f"{spec.path}:{step.line}: {step.label}: `{param}` "
+                                 f"{column!r} is not passed on by an earlier step's `keep`. "
+                                 "Add it there, or drop that `keep`.")
+            maker = next((s for s in spec.steps[step.index + 1:] if column in made(s)), None)
+            if maker is not None and (passed is None or column not in passed):
+                raise UsageError(f"{spec.path}:{step.line}: {step.label}: `{param}` "
+                                 f"{column!r} is made by {maker.label}, which comes later. "
+                                 "Put the steps in order.")
+        keep = getattr(step.params, "keep", None)
+        if keep is not None:
+            passed = set(keep)
+        if passed is not None:
+            passed |= set(made(step))

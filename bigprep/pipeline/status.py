@@ -1,0 +1,39 @@
+"""What a pipeline has done: the ledger set against the inputs as they are now."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ..io.dataset import open_dataset
+from .ledger import Ledger
+from .run import _state_folder
+from .spec import Spec
+
+
+def pipeline_status(spec: Spec, storage_options: dict | None = None) -> dict:
+    folder = _state_folder(spec)
+    ledger = Ledger.load(folder, spec.name)
+    dataset = open_dataset(spec.inputs, storage_options or {})
+    kinds = ledger.classify(dataset.partitions, spec.version)
+    counts = {k: len(v) for k, v in kinds.items()}
+    counts["missing"] = len(ledger.missing(dataset.partitions))
+    states = {}
+    for key, name in ledger.states.items():
+        path = os.path.join(folder, name)
+        age = time.time() - os.path.getmtime(path) if os.path.exists(path) else None
+        states[key] = {"file": name, "age": _age(age)}
+    return {"pipeline": spec.name, "spec_version": spec.version,
+            "fitted_with": ledger.spec_version, "runs": len(ledger.runs),
+            "last_run": ledger.runs[-1] if ledger.runs else None, "partitions": counts,
+            "new": [p.rel for p in kinds["new"]], "changed": [p.rel for p in kinds["changed"]],
+            "states": states}
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown (file missing)"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
