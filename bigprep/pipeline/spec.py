@@ -24,6 +24,7 @@ from ..models.predict import PredictParams
 from ..ops.base import validate
 from ..ops.impute.operation import ImputeParams
 from ..ops.tfidf.operation import TfidfParams
+from ..ops.tfidf.vectors import INDICES, KEYWORDS, WEIGHTS
 
 RUN_LEVEL = ("chunk_rows", "compression")  # set once for the whole pipeline
 
@@ -119,7 +120,7 @@ def load_spec(path: str) -> Spec:
     except ValidationError as exc:
         raise _located(path, data, exc, SpecModel) from None
     if top.compression not in COMPRESSIONS:
-        raise UsageError(f"{path}:{_line(data, 'compression')}: `compression` "
+        raise UsageError(f"{path}:{_line(data, 'compression')}: compression "
                          f"{top.compression!r}: use one of {', '.join(map(str, COMPRESSIONS))}.")
     folder = os.path.dirname(os.path.abspath(path))
     steps = [_step(path, data["steps"], i) for i in range(len(top.steps))]
@@ -147,28 +148,28 @@ def _step(path: str, steps, i: int) -> Step:
     line = _line(steps, i)
     if not isinstance(item, dict) or len(item) != 1:
         raise UsageError(f"{path}:{line}: a step is one operation name with its "
-                         f"parameters, e.g. `- impute: {{strategy: median}}`; known: "
+                         f"parameters, e.g. '- impute: {{strategy: median}}'; known: "
                          f"{', '.join(STEP_KINDS)}.")
     (kind, params), = item.items()
     if kind not in STEP_KINDS:
         close = difflib.get_close_matches(str(kind), list(STEP_KINDS), 1)
-        hint = f" Did you mean `{close[0]}`?" if close else ""
-        raise UsageError(f"{path}:{line}: unknown step `{kind}`.{hint} Known: "
+        hint = f" Did you mean {close[0]}?" if close else ""
+        raise UsageError(f"{path}:{line}: unknown step {kind}.{hint} Known: "
                          f"{', '.join(STEP_KINDS)}.")
     params = params if params is not None else {}
     if not isinstance(params, dict):
-        raise UsageError(f"{path}:{line}: the parameters of `{kind}` are a mapping "
+        raise UsageError(f"{path}:{line}: the parameters of {kind} are a mapping "
                          "(name: value).")
     for name in RUN_LEVEL:
         if name in params:
-            raise UsageError(f"{path}:{_line(params, name)}: `{name}` is set once for the "
+            raise UsageError(f"{path}:{_line(params, name)}: {name} is set once for the "
                              "whole pipeline (a top-level key), not per step.")
     values = {k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v)
               for k, v in params.items()}
     try:
         checked = validate(STEP_KINDS[kind], values)
     except UsageError as err:
-        name = _named(str(err))
+        name = _named(err.args[0])
         where = _line(params, name) if name in params else line
         raise UsageError(f"{path}:{where}: {kind}: {err}") from None
     return Step(i, kind, checked, line)
@@ -197,18 +198,18 @@ def _located(path: str, data, exc: ValidationError, model) -> UsageError:
     line = _line(data, name) if name in data else 1
     if error["type"] == "extra_forbidden":
         close = difflib.get_close_matches(name, list(model.model_fields), 1)
-        hint = f" Did you mean `{close[0]}`?" if close else ""
-        return UsageError(f"{path}:{line}: `{name}`: unknown key.{hint} Known: "
+        hint = f" Did you mean {close[0]}?" if close else ""
+        return UsageError(f"{path}:{line}: {name}: unknown key.{hint} Known: "
                           f"{', '.join(model.model_fields)}.")
     if error["type"] == "missing":
-        return UsageError(f"{path}:1: `{name}`: required, and not given.")
-    return UsageError(f"{path}:{line}: `{name}`: {error['msg']}.")
+        return UsageError(f"{path}:1: {name}: required, and not given.")
+    return UsageError(f"{path}:{line}: {name}: {error['msg']}.")
 
 
 # -- columns between steps ---------------------------------------------------------------
 
-MADE_BY = {"tfidf": lambda p: (["indices", "weights"] if p.vectors else [])
-           + (["keywords"] if p.keywords else []),
+MADE_BY = {"tfidf": lambda p: ([INDICES, WEIGHTS] if p.vectors else [])
+           + ([KEYWORDS] if p.keywords else []),
            "predict": lambda p: ["prediction"]}
 
 
@@ -238,12 +239,12 @@ def check_columns(spec: Spec) -> None:
     for step in spec.steps:
         for column, param in needed(step):
             if passed is not None and column not in passed:
-                raise UsageError(f"{spec.path}:{step.line}: {step.label}: `{param}` "
-                                 f"{column!r} is not passed on by an earlier step's `keep`. "
-                                 "Add it there, or drop that `keep`.")
+                raise UsageError(f"{spec.path}:{step.line}: {step.label}: {param} "
+                                 f"{column!r} is not passed on by an earlier step's keep. "
+                                 "Add it there, or drop that keep.")
             maker = next((s for s in spec.steps[step.index + 1:] if column in made(s)), None)
             if maker is not None and (passed is None or column not in passed):
-                raise UsageError(f"{spec.path}:{step.line}: {step.label}: `{param}` "
+                raise UsageError(f"{spec.path}:{step.line}: {step.label}: {param} "
                                  f"{column!r} is made by {maker.label}, which comes later. "
                                  "Put the steps in order.")
         keep = getattr(step.params, "keep", None)
