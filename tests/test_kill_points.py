@@ -46,18 +46,21 @@ runpy.run_module("bigprep", run_name="__main__")
 """
 
 
-def run_killed_at(limit: int, root, *args) -> int:
-    """Run ``bigprep ARGS`` killed before its ``limit``-th file operation under ``root``;
-    the exit code (-9 when the kill happened)."""
+OPTIONS = ("--chunk-rows", "200", "-q")
+
+
+def run_killed_at(limit: int, root, *args, options=OPTIONS) -> int:
+    """Run ``bigprep ARGS OPTIONS`` killed before its ``limit``-th file operation under
+    ``root``; the exit code (-9 when the kill happened)."""
     command = [sys.executable, "-c", CHILD, str(root), str(limit), *map(str, args),
-               "--chunk-rows", "200", "-q"]
+               *options]
     return subprocess.run(command, stderr=subprocess.DEVNULL, check=False).returncode
 
 
-def every_kill_point(root, *args):
+def every_kill_point(root, *args, options=OPTIONS):
     """Yield after each run killed at step 1, 2, ... until one completes."""
     for limit in range(1, 200):
-        code = run_killed_at(limit, root, *args)
+        code = run_killed_at(limit, root, *args, options=options)
         if code == 0:
             return
         assert code == -9, f"run stopped with exit code {code} at step {limit}"

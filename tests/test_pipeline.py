@@ -251,3 +251,45 @@ def test_cli_run_log_json_and_status(tmp_path):
     assert again["status"] == "nothing new"
     status = json.loads(cli("status", path, "--json").stdout)
     assert status["partitions"]["done"] == 2 and status["runs"] == 2
+
+
+def tree(folder: Path) -> dict:
+    """Every file below ``folder`` and its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def test_run_killed_at_every_step_ends_as_an_uninterrupted_run(tmp_path):
+    """SIGKILL before each file operation of a run (staging, every output, the publish,
+    each state, the ledger, the clean-up), then a plain re-run: the output and the
+    states are byte for byte those of a run never killed, the ledger says the same,
+    and nothing temporary is left."""
+    from tests.test_kill_points import every_kill_point
+
+    names = parts(SENSORS)[:3]
+    copy_parts(SENSORS, tmp_path / "data", names)
+    steps = IMPUTE + "  - tfidf: {text_column: note, keywords: 2, vectors: false}\n"
+    reference, work = tmp_path / "reference", tmp_path / "work"
+    for folder in (reference, work):
+        folder.mkdir()
+        write_spec(folder, "p", steps, data="../data")
+        (tmp_path / "data" / names[2]).rename(tmp_path / "held")  # the first run: two
+        assert cli("run", folder / "p.yaml", "-q").returncode == 0
+        (tmp_path / "held").rename(tmp_path / "data" / names[2])
+    assert cli("run", reference / "p.yaml", "-q").returncode == 0
+    want = tree(reference)
+    ledger = json.loads((reference / "state-p" / "ledger.json").read_text())
+    backup = tmp_path / "backup"
+    shutil.copytree(work, backup)
+    points = 0
+    for points in every_kill_point(work, "run", work / "p.yaml", options=("-q",)):
+        assert cli("run", work / "p.yaml", "-q").returncode == 0
+        got = tree(work)
+        assert {k: v for k, v in got.items() if "ledger" not in k} == \
+            {k: v for k, v in want.items() if "ledger" not in k}, f"kill point {points}"
+        again = json.loads((work / "state-p" / "ledger.json").read_text())
+        assert (again["partitions"], again["states"]) == (ledger["partitions"],
+                                                          ledger["states"])
+        shutil.rmtree(work)
+        shutil.copytree(backup, work)
+    assert points >= 8

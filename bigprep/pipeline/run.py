@@ -72,6 +72,8 @@ def run_pipeline(spec: Spec, *, full: bool = False, dry_run: bool = False,
     options = dict(storage_options or {})
     with locked(None if dry_run else os.path.join(folder, "pipeline"), "state"):
         ledger = Ledger.load(folder, spec.name)
+        if not dry_run:  # what a killed run left: states the ledger does not name
+            _remove_unnamed(folder, set(ledger.states.values()))
         everything = open_dataset(spec.inputs, options)
         given = [i for i in spec.inputs if not is_remote(i) and os.path.isdir(i)]
         check_out_dir(spec.output, everything.paths, everything.root, given)
@@ -154,6 +156,8 @@ def _remove_unnamed(folder: str, keep: set) -> None:
     """The states of earlier generations (and of a killed run), once the ledger names
     the new ones."""
     steps = os.path.join(folder, "steps")
+    if not os.path.isdir(steps):
+        return
     for name in os.listdir(steps):
         rel = os.path.join("steps", name)
         if not any(rel == k or rel.startswith(k + ".") for k in keep):
