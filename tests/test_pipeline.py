@@ -293,3 +293,26 @@ def test_run_killed_at_every_step_ends_as_an_uninterrupted_run(tmp_path):
         shutil.rmtree(work)
         shutil.copytree(backup, work)
     assert points >= 8
+
+
+def test_the_example_pipelines_run_on_the_sample_data(tmp_path):
+    """Each example in pipelines/ runs as its header says (in a copy of the tree, so
+    nothing is written into the repository), and a second run has nothing new."""
+    (tmp_path / "pipelines").mkdir()
+    for path in (ROOT / "pipelines").glob("*.yaml"):
+        shutil.copy(path, tmp_path / "pipelines" / path.name)
+    (tmp_path / "sample_data").symlink_to(ROOT / "sample_data")
+    trained = cli("train", tmp_path / "sample_data" / "sensors", "--target", "calib",
+                  "--features", "temp,humidity", "--model", "linear", "--out",
+                  tmp_path / "models" / "sensor_calib", "-q")
+    assert trained.returncode == 0, trained.stderr
+    for path in sorted((tmp_path / "pipelines").glob("*.yaml")):
+        first = cli("run", path, "--log-json", "-q")
+        assert first.returncode == 0, (path.name, first.stderr)
+        assert json.loads(first.stdout)["status"] == "done"
+        second = cli("run", path, "--log-json", "-q")
+        assert json.loads(second.stdout)["status"] == "nothing new"
+    scored = pl.read_parquet(tmp_path / "scored" / "sensors" / "*.parquet")
+    assert scored["prediction"].null_count() == 0
+    keywords = pl.read_parquet(tmp_path / "keywords" / "en" / "*.parquet")
+    assert keywords["keywords"].list.len().max() == 5
