@@ -35,6 +35,16 @@ class BigprepError(Exception):
         spell = names if callable(names) else lambda name: names.get(name, name)
         return _PARAM.sub(lambda m: spell(m[1]), self.raw)
 
+    @property
+    def param(self) -> str | None:
+        """The parameter the message names first (None if it names none).
+
+        >>> BigprepError("`min_df` 3.5: a count of documents.").param
+        'min_df'
+        """
+        found = _PARAM.search(self.raw)
+        return found[1] if found else None
+
     def __reduce__(self):  # keeps the raw text across processes (Dask workers)
         return type(self), (self.raw,)
 

@@ -124,7 +124,7 @@ def print_summary(report, out, state_path, defaulted: bool) -> None:
     for plan in report.applied:
         values = []
         for kind in plan.stats:
-            value = state.fill_value(plan.column, kind, optional=plan.constant is not None)
+            value = state.fill_value(plan.column, kind)
             written = report.fills[f"{plan.column}:{kind}"]
             if value is None:
                 values.append(f"{kind}=none (no values)")

@@ -13,7 +13,7 @@ import os
 import re
 
 from ..errors import BigprepError
-from ..io.sink import TMP_MARK, atomic_path, write_json_atomic
+from ..io.sink import atomic_path, sweep_temporary, write_json_atomic
 from ..io.statefile import Envelope, load_envelope
 from ..ops.encode import FeatureSpec
 from .estimators import TrainOptions
@@ -35,11 +35,10 @@ def save_model(out_dir: str, model, spec: FeatureSpec, options: TrainOptions,
         "model_file": name, "sha256": digest, "features": spec.to_dict(),
         "history": history}, {}, seen, created, len(history))
     write_json_atomic(os.path.join(out_dir, "model.json"), envelope.to_json())
-    for other in os.listdir(out_dir):  # checkpoints no model.json names any more, and
-        # the temporary files of a killed run (the caller holds the model's lock)
-        if other != name and (re.fullmatch(r"model(\.[0-9a-f]{16})?\.skops", other)
-                              or other.startswith(".model.") and TMP_MARK in other):
+    for other in os.listdir(out_dir):  # checkpoints no model.json names any more
+        if other != name and re.fullmatch(r"model(\.[0-9a-f]{16})?\.skops", other):
             os.remove(os.path.join(out_dir, other))
+    sweep_temporary(out_dir)  # what a killed save left (the caller holds the model's lock)
 
 
 # The only types a bigprep model file may hold; anything else is refused.

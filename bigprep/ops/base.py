@@ -13,13 +13,14 @@ Training is the one sequential fold and is not an operation (see models/train.py
 from __future__ import annotations
 
 import difflib
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from ..engine.passes import reduce
 from ..errors import BigprepError, UsageError
 from ..io.dataset import DEFAULT_CHUNK_ROWS, Dataset
+from ..io.sink import COMPRESSIONS
 
 OPERATIONS: dict[str, type[Operation]] = {}
 
@@ -31,6 +32,15 @@ class Checked(BaseModel):
     # command pays only for the parameters it checks
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True,
                               defer_build=True)
+
+
+def _compression(value):
+    if value not in COMPRESSIONS:
+        raise ValueError(f"use one of {', '.join(map(str, COMPRESSIONS))}")
+    return value
+
+
+Compression = Annotated[str | None, AfterValidator(_compression)]  # a Parquet codec
 
 
 class Params(Checked):

@@ -54,7 +54,8 @@ class RunReport:
                 "skipped": self.skipped, "steps": self.steps}
 
 
-def _state_folder(spec: Spec) -> str:
+def state_folder(spec: Spec) -> str:
+    """The local folder holding the ledger, the states and the lock."""
     if is_remote(spec.state):
         raise BigprepError(f"`state` {spec.state}: a pipeline's state folder is local (it "
                            "holds the lock and the ledger); inputs and output may be URLs.")
@@ -67,7 +68,7 @@ def run_pipeline(spec: Spec, *, full: bool = False, dry_run: bool = False,
     """Process the partitions of ``spec.inputs`` the ledger has not done (all of them,
     from scratch, with ``full``); ``dry_run`` says what would be done and does nothing."""
     started = time.monotonic()
-    folder = _state_folder(spec)
+    folder = state_folder(spec)
     executor = executor or Executor()
     options = dict(storage_options or {})
     with locked(None if dry_run else os.path.join(folder, "pipeline"), "state"):

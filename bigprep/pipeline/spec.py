@@ -12,16 +12,15 @@ import difflib
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from ..errors import UsageError
 from ..io.dataset import DEFAULT_CHUNK_ROWS
-from ..io.sink import COMPRESSIONS
 from ..io.storage import is_remote
 from ..models.predict import PredictParams
-from ..ops.base import validate
+from ..ops.base import Checked, Compression, validate
 from ..ops.impute.operation import ImputeParams
 from ..ops.tfidf.operation import TfidfParams
 from ..ops.tfidf.vectors import INDICES, KEYWORDS, WEIGHTS
@@ -44,8 +43,7 @@ STEP_KINDS: dict[str, type] = {"impute": ImputeParams, "tfidf": TfidfStep,
                                "predict": PredictStep}
 
 
-class SpecModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class SpecModel(Checked):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     input: str | list[str]
@@ -53,7 +51,7 @@ class SpecModel(BaseModel):
     state: str
     steps: list[dict] = Field(min_length=1)
     chunk_rows: int = Field(DEFAULT_CHUNK_ROWS, ge=1)
-    compression: str | None = "zstd"
+    compression: Compression = "zstd"
     description: str | None = None
 
 
@@ -84,7 +82,6 @@ class Spec:
     steps: list[Step]
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     compression: str | None = "zstd"
-    raw: dict = field(default_factory=dict, repr=False)
 
     @property
     def version(self) -> str:
@@ -115,19 +112,13 @@ def load_spec(path: str) -> Spec:
     if not isinstance(data, dict):
         raise UsageError(f"{path}:1: a pipeline spec is a mapping with name, input, output, "
                          "state and steps.")
-    try:
-        top = SpecModel(**data)
-    except ValidationError as exc:
-        raise _located(path, data, exc, SpecModel) from None
-    if top.compression not in COMPRESSIONS:
-        raise UsageError(f"{path}:{_line(data, 'compression')}: compression "
-                         f"{top.compression!r}: use one of {', '.join(map(str, COMPRESSIONS))}.")
+    top = _validated(path, SpecModel, data, 1)
     folder = os.path.dirname(os.path.abspath(path))
     steps = [_step(path, data["steps"], i) for i in range(len(top.steps))]
     inputs = top.input if isinstance(top.input, list) else [top.input]
     spec = Spec(path, top.name, [_relative(folder, p) for p in inputs],
                 _relative(folder, top.output), _relative(folder, top.state), steps,
-                top.chunk_rows, top.compression, data)
+                top.chunk_rows, top.compression)
     for step in steps:
         if step.kind == "predict":
             step.params = step.params.model_copy(
@@ -164,22 +155,17 @@ def _step(path: str, steps, i: int) -> Step:
         if name in params:
             raise UsageError(f"{path}:{_line(params, name)}: {name} is set once for the "
                              "whole pipeline (a top-level key), not per step.")
-    values = {k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v)
-              for k, v in params.items()}
+    return Step(i, kind, _validated(path, STEP_KINDS[kind], params, line, f"{kind}: "), line)
+
+
+def _validated(path: str, model, values, line: int, prefix: str = ""):
+    """``values`` checked by ``model`` (as the API checks them); an error at the line of
+    the key it names (``line`` when it names none there)."""
     try:
-        checked = validate(STEP_KINDS[kind], values)
+        return validate(model, dict(values))
     except UsageError as err:
-        name = _named(err.args[0])
-        where = _line(params, name) if name in params else line
-        raise UsageError(f"{path}:{where}: {kind}: {err}") from None
-    return Step(i, kind, checked, line)
-
-
-def _named(message: str) -> str | None:
-    """The parameter a validation message starts with (`` `name` ...``)."""
-    if message.startswith("`") and "`" in message[1:]:
-        return message[1:message.index("`", 1)]
-    return None
+        where = _line(values, err.param) if err.param in values else line
+        raise UsageError(f"{path}:{where}: {prefix}{err}") from None
 
 
 def _line(node, key) -> int:
@@ -189,21 +175,6 @@ def _line(node, key) -> int:
         return (lc.item(key)[0] if isinstance(key, int) else lc.key(key)[0]) + 1
     except (AttributeError, KeyError, TypeError, IndexError):
         return getattr(lc, "line", 0) + 1
-
-
-def _located(path: str, data, exc: ValidationError, model) -> UsageError:
-    error = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
-    loc = error["loc"]
-    name = str(loc[0]) if loc else None
-    line = _line(data, name) if name in data else 1
-    if error["type"] == "extra_forbidden":
-        close = difflib.get_close_matches(name, list(model.model_fields), 1)
-        hint = f" Did you mean {close[0]}?" if close else ""
-        return UsageError(f"{path}:{line}: {name}: unknown key.{hint} Known: "
-                          f"{', '.join(model.model_fields)}.")
-    if error["type"] == "missing":
-        return UsageError(f"{path}:1: {name}: required, and not given.")
-    return UsageError(f"{path}:{line}: {name}: {error['msg']}.")
 
 
 # -- columns between steps ---------------------------------------------------------------

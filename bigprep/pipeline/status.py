@@ -7,12 +7,12 @@ import time
 
 from ..io.dataset import open_dataset
 from .ledger import Ledger
-from .run import _state_folder
+from .run import state_folder
 from .spec import Spec
 
 
 def pipeline_status(spec: Spec, storage_options: dict | None = None) -> dict:
-    folder = _state_folder(spec)
+    folder = state_folder(spec)
     ledger = Ledger.load(folder, spec.name)
     dataset = open_dataset(spec.inputs, storage_options or {})
     kinds = ledger.classify(dataset.partitions, spec.version)

@@ -72,9 +72,8 @@ class ImputeTransform:
     @classmethod
     def of(cls, state, dataset: Dataset, params) -> ImputeTransform:
         plans = active_plans(state, state.skipped)
-        fills = {f"{p.column}:{k}": typed_fill(state.fill_value(
-            p.column, k, exact=True, optional=p.constant is not None), p)
-            for p in plans for k in p.stats}  # None: no values, the constant fills
+        fills = {f"{p.column}:{k}": typed_fill(state.fill_value(p.column, k, exact=True), p)
+                 for p in plans for k in p.stats}  # None: no values, the constant fills
         schema = dict(pl.Schema(dataset.schema))
         if params.add_indicator:
             taken = [p.column + INDICATOR_SUFFIX for p in plans

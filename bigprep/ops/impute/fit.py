@@ -64,14 +64,14 @@ class ImputeState:
     def statistic(self, column: str, kind: str):
         return self.states[stat_key(column, kind)]
 
-    def fill_value(self, column: str, kind: str, exact: bool = False,
-                   optional: bool = False):
-        """The learned statistic (a fraction for integers when ``exact``), or a clear
-        error if the column had no values; None then when ``optional`` (the chain
-        ends in a constant, which fills what the statistic cannot)."""
+    def fill_value(self, column: str, kind: str, exact: bool = False):
+        """The learned statistic (a fraction for integers when ``exact``). If the column
+        had no values: None when its chain has a constant (which then fills what the
+        statistic cannot), else a clear error."""
         state = self.statistic(column, kind)
         value = state.exact() if exact else state.result()
-        if value is None and optional:
+        if value is None and next(p for p in self.plans if p.column == column).constant \
+                is not None:
             return None
         if value is None:
             raise BigprepError(
@@ -259,7 +259,7 @@ def finish(params, planned: ImputePlan, reduced: Fields | None, dataset: Dataset
     for p in planned.plans:  # fail now, before anything is written
         for kind in p.stats:
             if p.source == "columns" or state.statistic(p.column, kind).result() is not None:
-                state.fill_value(p.column, kind, optional=p.constant is not None)
+                state.fill_value(p.column, kind)
     return state
 
 

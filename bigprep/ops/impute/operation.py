@@ -5,8 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from ...io.dataset import Dataset
-from ...io.sink import COMPRESSIONS
-from ..base import Operation, Params, register
+from ..base import Compression, Operation, Params, register
 from . import fit as fitting
 from .apply import ImputeTransform
 from .strategies import parse_chain
@@ -28,20 +27,13 @@ class ImputeParams(Params):
                                 "imputed column.")
     keep_clean: bool = Field(False, description="Also learn the statistics of columns "
                              "without nulls, for later data that has some.")
-    compression: str | None = Field("zstd", description="Parquet compression of the output.")
+    compression: Compression = Field("zstd", description="Parquet compression of the output.")
 
     @field_validator("strategy")
     @classmethod
     def _chain(cls, value):
         if value is not None:
             parse_chain(value, "`strategy`")
-        return value
-
-    @field_validator("compression")
-    @classmethod
-    def _codec(cls, value):
-        if value not in COMPRESSIONS:
-            raise ValueError(f"use one of {', '.join(map(str, COMPRESSIONS))}")
         return value
 
 
