@@ -316,3 +316,15 @@ def test_the_example_pipelines_run_on_the_sample_data(tmp_path):
     assert scored["prediction"].null_count() == 0
     keywords = pl.read_parquet(tmp_path / "keywords" / "en" / "*.parquet")
     assert keywords["keywords"].list.len().max() == 5
+
+
+def test_a_runs_data_errors_name_the_spec_keys_not_cli_flags(tmp_path):
+    copy_parts(SENSORS, tmp_path / "data", parts(SENSORS)[:1])
+    done = cli("run", write_spec(tmp_path, "p", "\n  - tfidf: {text_column: bodyy}\n"))
+    assert done.returncode == 1 and "text_column: column 'bodyy'" in done.stderr, done.stderr
+    assert "--text-column" not in done.stderr
+    inside = tmp_path / "q.yaml"
+    inside.write_text("name: q\ninput: data/\noutput: data/out/\nstate: s/\n"
+                      "steps:\n  - impute: {}\n")
+    done = cli("run", inside)
+    assert done.returncode == 1 and "output " in done.stderr and "--out" not in done.stderr

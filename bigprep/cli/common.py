@@ -47,12 +47,14 @@ def console():
     return Console(file=sys.stderr)
 
 
-def fail(err: BigprepError):
+def fail(err: BigprepError, names=None):
+    """The error as click shows it: parameters spelled as flags, or as ``names`` says
+    (a pipeline's errors name the spec's keys)."""
     if DEBUG:
         import traceback
 
         traceback.print_exception(err)
-    failure = click.ClickException(render(err))
+    failure = click.ClickException(render(err) if names is None else err.render(names))
     failure.exit_code = 2 if isinstance(err, UsageError) else 1
     return failure
 

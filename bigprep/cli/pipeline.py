@@ -10,6 +10,10 @@ import click
 from ..errors import BigprepError
 from .common import console, execution_options, fail
 
+# a run's errors name what the spec calls them: the steps' keys are the API's parameter
+# names, and these few differ
+SPEC_KEYS = {"out": "output", "inputs": "input", "full": "--full"}
+
 
 def _spec(path: str):
     from ..pipeline import load_spec
@@ -67,8 +71,11 @@ def run(spec_path, full, dry_run, log_json, executor, quiet, storage):
     from ..pipeline import run_pipeline
 
     spec = _spec(spec_path)
-    report = run_pipeline(spec, full=full, dry_run=dry_run, executor=executor,
-                          storage_options=storage)
+    try:
+        report = run_pipeline(spec, full=full, dry_run=dry_run, executor=executor,
+                              storage_options=storage)
+    except BigprepError as err:
+        raise fail(err, SPEC_KEYS) from None
     if log_json:
         click.echo(json.dumps(report.to_json()))
     if quiet:
@@ -109,7 +116,7 @@ def status(spec_path, as_json):
     try:
         info = pipeline_status(spec)
     except BigprepError as err:
-        raise fail(err) from None
+        raise fail(err, SPEC_KEYS) from None
     if as_json:
         click.echo(json.dumps(info, indent=1))
         return
