@@ -20,11 +20,14 @@ _PARAM = re.compile(r"`(\w+)`")
 
 
 class BigprepError(Exception):
-    """A problem with the input or the options, explained for the user."""
+    """A problem with the input or the options, explained for the user. ``partition``:
+    the input file it lies in, when it lies in one (a pipeline's ``keep_going`` records
+    that partition as failed and goes on)."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, partition: str | None = None):
         super().__init__(message)
         self.raw = message
+        self.partition = partition
 
     def __str__(self) -> str:
         return self.render({})
@@ -46,7 +49,14 @@ class BigprepError(Exception):
         return found[1] if found else None
 
     def __reduce__(self):  # keeps the raw text across processes (Dask workers)
-        return type(self), (self.raw,)
+        return type(self), (self.raw,), {"partition": self.partition}
+
+
+def in_partition(err: BigprepError, path: str) -> BigprepError:
+    """``err``, marked as lying in the partition ``path`` (unless it names one already)."""
+    if err.partition is None:
+        err.partition = path
+    return err
 
 
 class UsageError(BigprepError):

@@ -158,3 +158,45 @@ def test_train_predict_evaluate_from_s3_on_a_cluster_equal_local(remote_data, tm
     with fs.open(f"{prefix}/pred/part-3.parquet") as fh:
         assert pl.read_parquet(fh).equals(pl.read_parquet(tmp_path / "pred" / "part-3.parquet"))
     assert clean.files
+
+
+def test_a_pipeline_from_s3_to_s3_on_a_cluster_equals_local(remote_data, tmp_path):
+    """Two runs, new partitions in between: inputs and outputs on S3, fits and writes on
+    a local Dask cluster, the state folder local; the same as the same runs on disk."""
+    from bigprep.pipeline import load_spec, run_pipeline
+
+    fs, endpoint, prefix, paths = remote_data
+    storage = {"endpoint_url": endpoint}
+    steps = ("steps:\n  - impute: {columns: {x: 'interpolate,ffill,median', s: 'bfill,mode'},"
+             " group_by: g, order_by: t}\n  - tfidf: {text_column: body, keywords: 2}\n"
+             "chunk_rows: 256\n")
+    remote = tmp_path / "remote.yaml"
+    remote.write_text(f"name: remote\ninput: s3://{prefix}/night/\n"
+                      f"output: s3://{prefix}/piped/\nstate: state-remote/\n{steps}")
+    local = tmp_path / "local.yaml"
+    local.write_text(f"name: local\ninput: night/\noutput: piped/\nstate: state-local/\n{steps}")
+    (tmp_path / "night").mkdir()
+    names = [os.path.basename(p) for p in paths]
+    with Executor(workers=2) as executor:
+        for batch in (paths[:2], paths[2:]):
+            for p in batch:
+                fs.put_file(p, f"{prefix}/night/{os.path.basename(p)}")
+                os.link(p, tmp_path / "night" / os.path.basename(p))
+            got = run_pipeline(load_spec(str(remote)), executor=executor,
+                               storage_options=storage)
+            want = run_pipeline(load_spec(str(local)))
+            assert got.processed == want.processed == [os.path.basename(p) for p in batch]
+    for name in names:
+        with fs.open(f"{prefix}/piped/{name}") as fh:
+            assert pl.read_parquet(fh).equals(pl.read_parquet(tmp_path / "piped" / name)), name
+    ledgers = [json.loads((tmp_path / f"state-{k}" / "ledger.json").read_text())
+               for k in ("remote", "local")]
+    assert ledgers[0]["states"] == ledgers[1]["states"]
+    imputers = [bigprep.Imputer.load(str(tmp_path / f"state-{k}" / ledger["states"]["1-impute"]))
+                for k, ledger in zip(("remote", "local"), ledgers)]
+    assert imputers[0].statistics_ == imputers[1].statistics_
+    tfidf = [bigprep.TfidfVectorizer.load(str(tmp_path / f"state-{k}" /
+                                              ledger["states"]["2-tfidf"]))
+             for k, ledger in zip(("remote", "local"), ledgers)]
+    assert tfidf[0].vocabulary_ == tfidf[1].vocabulary_
+    assert list(tfidf[0].idf_) == list(tfidf[1].idf_)

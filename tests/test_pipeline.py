@@ -302,10 +302,6 @@ def test_the_example_pipelines_run_on_the_sample_data(tmp_path):
     for path in (ROOT / "pipelines").glob("*.yaml"):
         shutil.copy(path, tmp_path / "pipelines" / path.name)
     (tmp_path / "sample_data").symlink_to(ROOT / "sample_data")
-    trained = cli("train", tmp_path / "sample_data" / "sensors", "--target", "calib",
-                  "--features", "temp,humidity", "--model", "linear", "--out",
-                  tmp_path / "models" / "sensor_calib", "-q")
-    assert trained.returncode == 0, trained.stderr
     for path in sorted((tmp_path / "pipelines").glob("*.yaml")):
         first = cli("run", path, "--log-json", "-q")
         assert first.returncode == 0, (path.name, first.stderr)
@@ -314,6 +310,9 @@ def test_the_example_pipelines_run_on_the_sample_data(tmp_path):
         assert json.loads(second.stdout)["status"] == "nothing new"
     scored = pl.read_parquet(tmp_path / "scored" / "sensors" / "*.parquet")
     assert scored["prediction"].null_count() == 0
+    model = cli("evaluate", tmp_path / "state" / "sensors_model" / "steps" / "2-train.g1",
+                tmp_path / "scored" / "sensors", "--json")
+    assert model.returncode == 0, model.stderr
     keywords = pl.read_parquet(tmp_path / "keywords" / "en" / "*.parquet")
     assert keywords["keywords"].list.len().max() == 5
 
@@ -328,3 +327,202 @@ def test_a_runs_data_errors_name_the_spec_keys_not_cli_flags(tmp_path):
                       "steps:\n  - impute: {}\n")
     done = cli("run", inside)
     assert done.returncode == 1 and "output " in done.stderr and "--out" not in done.stderr
+
+
+class Reductions:
+    """The labels of the fit reductions a run makes (each one reads the data once per
+    pass)."""
+
+    def __init__(self, monkeypatch):
+        from bigprep.ops import base
+
+        self.labels: list = []
+        real = base.reduce
+
+        def spy(*args, **kwargs):
+            self.labels.append(kwargs["label"])
+            return real(*args, **kwargs)
+        monkeypatch.setattr(base, "reduce", spy)
+
+
+FUSABLE = """
+  - impute:
+      group_by: sensor_id
+      order_by: ts
+      columns: {temp: "interpolate,ffill,median", status: mode}
+  - tfidf: {text_column: note, keywords: 3}
+"""
+
+
+@pytest.mark.parametrize("note_filled", [False, True])
+def test_fits_share_a_read_unless_a_step_reads_what_an_earlier_one_fills(
+        tmp_path, monkeypatch, note_filled):
+    """impute and tfidf fit in one read when tfidf's column is not imputed; when it is,
+    tfidf fits on the imputed text. Either way the run equals the two operations run
+    one after another through files."""
+    copy_parts(SENSORS, tmp_path / "data", parts(SENSORS))
+    steps = FUSABLE.replace("status: mode}", "status: mode, note: 'constant:quiet'}") \
+        if note_filled else FUSABLE
+    spec = load_spec(str(write_spec(tmp_path, "fused", steps)))
+    reductions = Reductions(monkeypatch)
+    run_pipeline(spec)
+    assert reductions.labels == (["impute", "tfidf"] if note_filled else ["impute+tfidf"])
+
+    columns = {"temp": "interpolate,ffill,median", "status": "mode"}
+    if note_filled:
+        columns["note"] = "constant:quiet"
+    imputer = bigprep.Imputer(columns=columns, group_by="sensor_id", order_by="ts")
+    imputer.fit_transform(str(tmp_path / "data"), out=str(tmp_path / "imputed"))
+    data = pl.read_parquet(tmp_path / "imputed" / "*.parquet")
+    vectorizer = bigprep.TfidfVectorizer().fit(str(tmp_path / "imputed"), text_column="note")
+    vectorizer.transform(str(tmp_path / "imputed"), out=str(tmp_path / "vectors"),
+                         keep=data.columns, keywords=3)
+    want = pl.read_parquet(tmp_path / "vectors" / "*.parquet")
+    got = pl.read_parquet(tmp_path / "out-fused" / "*.parquet")
+    assert got.equals(want)
+    assert ("quiet" in vectorizer.vocabulary_) == note_filled
+    ledger = json.loads((tmp_path / "state-fused" / "ledger.json").read_text())
+    fitted = bigprep.TfidfVectorizer.load(str(tmp_path / "state-fused" /
+                                              ledger["states"]["2-tfidf"]))
+    assert fitted.vocabulary_ == vectorizer.vocabulary_
+    assert list(fitted.idf_) == list(vectorizer.idf_)
+
+
+TRAIN = """
+  - impute: {columns: {temp: "ffill,median", humidity: median}, group_by: sensor_id,
+             order_by: ts}
+  - train: {model: linear, target: calib, features: "temp,humidity", epochs: 2}
+  - predict: {}
+"""
+
+
+def test_train_then_predict_continues_the_model_on_new_partitions(tmp_path):
+    """The model trains on the imputed chunks in memory exactly as SGDModel trains on
+    the imputed files: fit in the first run, partial_fit on the new partitions next."""
+    names = parts(SENSORS)
+    copy_parts(SENSORS, tmp_path / "data", names[:5])
+    spec = load_spec(str(write_spec(tmp_path, "model", TRAIN)))
+    run_pipeline(spec)
+    first = sorted((tmp_path / "out-model").glob("*.parquet"))
+    oracle = bigprep.SGDModel(model="linear", target="calib", features="temp,humidity",
+                              epochs=2).fit([str(p) for p in first])
+    copy_parts(SENSORS, tmp_path / "data", names[5:])
+    report = run_pipeline(spec)
+    assert report.processed == names[5:]
+    assert [s.get("updated") for s in report.steps] == [True, True, None]
+    new = [tmp_path / "out-model" / n for n in names[5:]]
+    oracle.partial_fit([str(p) for p in new])
+    ledger = json.loads((tmp_path / "state-model" / "ledger.json").read_text())
+    model = bigprep.SGDModel.load(str(tmp_path / "state-model" / ledger["states"]["2-train"]))
+    assert model.estimator_.coef_.tolist() == oracle.estimator_.coef_.tolist()
+    assert len(model.history_) == 4 and len(model.seen_) == len(names)
+    got = pl.read_parquet(new)
+    oracle.predict([str(p) for p in new], out=str(tmp_path / "oracle"), keep=["ts"])
+    want = pl.read_parquet(tmp_path / "oracle" / "*.parquet")
+    assert got["prediction"].to_list() == want["prediction"].to_list()
+    assert got["temp"].null_count() == 0
+
+
+def test_predict_without_a_model_needs_a_train_step_before(tmp_path):
+    path = write_spec(tmp_path, "p", "\n  - impute: {strategy: mean}\n  - predict: {}\n")
+    with pytest.raises(UsageError, match=r"p\.yaml:7: step 2 \(predict\): model is "
+                                         "required"):
+        load_spec(str(path))
+
+
+def spoil(source: Path, target: Path, how: str) -> None:
+    """A partition that fails: an infinite reading next to a gap (found while writing),
+    or a column of another type (found when listing)."""
+    frame = pl.read_parquet(source)
+    if how == "inf":
+        sensor = frame.filter(pl.col("temp").is_null())["sensor_id"][0]
+        frame = frame.with_columns(pl.when(pl.col("sensor_id") == sensor)
+                                   .then(pl.col("temp") * float("inf"))
+                                   .otherwise(pl.col("temp")).alias("temp"))
+    else:
+        frame = frame.with_columns(pl.col("temp").cast(pl.String))
+    frame.write_parquet(target)
+
+
+def test_keep_going_records_failed_partitions_and_retry_failed_redoes_them(tmp_path):
+    names = parts(SENSORS)
+    copy_parts(SENSORS, tmp_path / "data", names[:3])
+    spec = load_spec(str(write_spec(tmp_path, "p", IMPUTE)))
+    run_pipeline(spec)
+    copy_parts(SENSORS, tmp_path / "data", names[3:5])
+    spoil(SENSORS / names[5], tmp_path / "data" / names[5], "inf")
+    spoil(SENSORS / names[6], tmp_path / "data" / names[6], "drift")
+    ledger_path = tmp_path / "state-p" / "ledger.json"
+    before = json.loads(ledger_path.read_text())
+
+    with pytest.raises(BigprepError, match=names[6]):  # by default the first failure stops
+        run_pipeline(spec)
+    after = json.loads(ledger_path.read_text())
+    assert after["partitions"] == before["partitions"]  # nothing recorded ...
+    assert after["runs"][-1]["status"] == "failed"  # ... but the failed run is logged
+    assert sorted(p.name for p in (tmp_path / "out-p").glob("*.parquet")) == names[:3]
+
+    report = run_pipeline(spec, keep_going=True)
+    assert report.status == "partly done" and report.processed == names[3:5]
+    assert sorted(report.failed) == names[5:7]
+    assert "infinite" in report.failed[names[5]] and "drift" in report.failed[names[6]]
+    assert sorted(p.name for p in (tmp_path / "out-p").glob("*.parquet")) == names[:5]
+    # the states learned from the good partitions only: as one run over them
+    copy_parts(SENSORS, tmp_path / "good", names[:5])
+    run_pipeline(load_spec(str(write_spec(tmp_path, "good", IMPUTE, data="good"))))
+    merged = json.loads(ledger_path.read_text())["states"]["1-impute"]
+    single = json.loads((tmp_path / "state-good" / "ledger.json").read_text())["states"]
+    assert bigprep.Imputer.load(str(tmp_path / "state-p" / merged)).statistics_ == \
+        bigprep.Imputer.load(str(tmp_path / "state-good" / single["1-impute"])).statistics_
+
+    again = run_pipeline(spec)  # the failed ones stay aside, without --keep-going
+    assert again.status == "nothing new" and sorted(again.skipped["failed"]) == names[5:7]
+    info = pipeline_status(spec)
+    assert info["partitions"]["failed"] == 2 and sorted(info["failed"]) == names[5:7]
+    with pytest.raises(BigprepError, match="drift"):  # retried, still failing
+        run_pipeline(spec, retry_failed=True)
+
+    copy_parts(SENSORS, tmp_path / "data", names[5:6])  # fixed: new content, so new
+    fixed = run_pipeline(spec)
+    assert fixed.processed == [names[5]]
+    frame = pl.read_parquet(SENSORS / names[6])
+    frame.write_parquet(tmp_path / "data" / names[6])
+    assert run_pipeline(spec).processed == [names[6]]
+    assert pipeline_status(spec)["partitions"]["failed"] == 0
+
+
+def test_keep_going_exit_code_and_json(tmp_path):
+    names = parts(SENSORS)
+    copy_parts(SENSORS, tmp_path / "data", names[:2])
+    spoil(SENSORS / names[2], tmp_path / "data" / names[2], "drift")
+    spec = write_spec(tmp_path, "p", STATISTICS)
+    plain = cli("run", spec, "-q")
+    assert plain.returncode == 1 and names[2] in plain.stderr
+    kept = cli("run", spec, "--keep-going", "--log-json", "-q")
+    assert kept.returncode == 3, kept.stderr
+    line = json.loads(kept.stdout)
+    assert line["status"] == "partly done" and line["partitions"] == 2
+    assert list(line["failed"]) == [names[2]]
+    status = cli("status", spec)
+    assert "failed     1" in status.stdout and names[2] in status.stdout
+
+
+def test_reprocess_changed_rewrites_outputs_with_the_saved_states(tmp_path):
+    names = parts(SENSORS)
+    copy_parts(SENSORS, tmp_path / "data", names[:3])
+    spec = load_spec(str(write_spec(tmp_path, "p", STATISTICS)))
+    run_pipeline(spec)
+    ledger_path = tmp_path / "state-p" / "ledger.json"
+    state = json.loads(ledger_path.read_text())["states"]["1-impute"]
+    median = bigprep.Imputer.load(str(tmp_path / "state-p" / state)).statistics_["temp"]
+    frame = pl.read_parquet(SENSORS / names[1])
+    frame = frame.with_columns(pl.lit(None, pl.Float64).alias("temp"))  # all readings lost
+    frame.write_parquet(tmp_path / "data" / names[1])
+    assert run_pipeline(spec).skipped == {"changed": [names[1]]}
+    report = run_pipeline(spec, reprocess_changed=True)
+    assert report.reapplied == [names[1]] and report.processed == []
+    out = pl.read_parquet(tmp_path / "out-p" / names[1])
+    assert out["temp"].to_list() == [median["median"]] * frame.height
+    ledger = json.loads(ledger_path.read_text())
+    assert ledger["states"]["1-impute"] == state  # the states learned nothing
+    assert run_pipeline(spec).status == "nothing new"

@@ -10,10 +10,10 @@ from ..io.dataset import DEFAULT_CHUNK_ROWS
 from ..io.lock import locked
 from ..io.statefile import now
 from ..io.storage import is_remote
-from ..models.estimators import TASK_OF, TrainOptions, build_model, check_task
+from ..models.estimators import TrainOptions
 from ..models.predict import Evaluate, Predict, Trained
 from ..models.store import load_model, save_model
-from ..models.train import learn_spec, train
+from ..models.train import new_model, train
 from ..ops.base import fit as fit_operation
 from ..ops.base import seen_of, validate
 from .base import Estimator
@@ -100,15 +100,12 @@ class SGDModel(Estimator):
         """Learn the features (one pass), then train ``epochs`` epochs from scratch.
         With ``checkpoint=DIR`` the best model so far is saved there after every epoch."""
         options = self._train_options()
-        check_task(options.model, self.task)
-        target = self.target if TASK_OF[options.model] != "cluster" else None
         dataset = self._open(inputs)
-        spec = learn_spec(dataset, self._executor(), options=options, target=target,
-                          features=_names(self.features, "features"),
-                          categorical=_names(self.categorical, "categorical"),
-                          chunk_rows=self.chunk_rows)
-        self._fold(dataset, build_model(options, spec), spec, options, [], [], now(),
-                   checkpoint)
+        model, spec = new_model(dataset, self._executor(), options=options,
+                                target=self.target, features=_names(self.features, "features"),
+                                categorical=_names(self.categorical, "categorical"),
+                                task=self.task, chunk_rows=self.chunk_rows)
+        self._fold(dataset, model, spec, options, [], [], now(), checkpoint)
         return self
 
     def partial_fit(self, inputs, *, checkpoint: str | None = None) -> SGDModel:

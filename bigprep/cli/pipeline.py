@@ -50,36 +50,61 @@ def validate(specs):
               "take in partitions whose content changed).")
 @click.option("--dry-run", is_flag=True, help="Say what would be read, fitted and written, "
               "and why; change nothing.")
+@click.option("--keep-going", is_flag=True, help="A partition that fails (unreadable, schema "
+              "drift, a bad value) is recorded as failed and the others go on; the exit "
+              "code is then 3. Default: the first failure stops the run, nothing recorded.")
+@click.option("--retry-failed", is_flag=True, help="Process only the partitions recorded as "
+              "failed (after fixing the cause; a fixed file is new anyway).")
+@click.option("--reprocess-changed", is_flag=True, help="Also rewrite the outputs of "
+              "partitions whose content changed, with the saved states as they are (the "
+              "states do not learn from them; --full refits exactly).")
 @click.option("--log-json", is_flag=True, help="Print one JSON line for the run on stdout "
               "(partitions, rows, seconds, steps): for schedulers and log collectors.")
 @execution_options(chunk_rows=False)
-def run(spec_path, full, dry_run, log_json, executor, quiet, storage):
+def run(spec_path, full, dry_run, keep_going, retry_failed, reprocess_changed, log_json,
+        executor, quiet, storage):
     """Run a pipeline over the input partitions it has not done yet.
 
     The state folder's ledger knows every partition done, by content (size and a
     hash of its Parquet footer): new files are processed whatever their names,
     a file rewritten in place is reported as changed. Steps are fused: each fit
     reads the new partitions once, and all steps are applied in one read and one
-    write per partition. Exit code 0 when done and when there was nothing new.
+    write per partition. Exit code 0 when done and when there was nothing new; 1 on
+    a data error (nothing recorded), 2 on a spec error, 3 when --keep-going recorded
+    failed partitions.
 
     \b
     Example:
       bigprep run pipelines/nightly_sensors.yaml
       bigprep run pipelines/nightly_sensors.yaml --dry-run
+      bigprep run pipelines/nightly_sensors.yaml --keep-going
+      bigprep run pipelines/nightly_sensors.yaml --retry-failed
       bigprep run pipelines/nightly_sensors.yaml --full
     """
     from ..pipeline import run_pipeline
 
     spec = _spec(spec_path)
+    if sum([full, retry_failed, reprocess_changed]) > 1:
+        raise click.UsageError("--full, --retry-failed and --reprocess-changed choose "
+                               "different partitions: give one of them.")
     try:
-        report = run_pipeline(spec, full=full, dry_run=dry_run, executor=executor,
-                              storage_options=storage)
+        report = run_pipeline(spec, full=full, dry_run=dry_run, keep_going=keep_going,
+                              retry_failed=retry_failed, reprocess_changed=reprocess_changed,
+                              executor=executor, storage_options=storage)
     except BigprepError as err:
         raise fail(err, SPEC_KEYS) from None
     if log_json:
         click.echo(json.dumps(report.to_json()))
-    if quiet:
-        return
+    if not quiet:
+        _print_report(spec, report)
+    if report.failed:
+        raise SystemExit(PARTLY_DONE)
+
+
+PARTLY_DONE = 3  # the exit code when --keep-going recorded failed partitions
+
+
+def _print_report(spec, report) -> None:
     out = console()
     if report.status == "dry run":
         out.print(f"{spec.name}: dry run, nothing changed. Would:")
@@ -90,14 +115,24 @@ def run(spec_path, full, dry_run, log_json, executor, quiet, storage):
     else:
         out.print(f"{spec.name}: {len(report.processed)} partition(s), {report.rows:,} rows "
                   f"in {report.seconds:.1f} s -> {spec.output}")
+    if report.reapplied:
+        out.print(f"  {len(report.reapplied)} changed partition(s): outputs rewritten with "
+                  "the saved states (which did not learn from them)")
+    for error in report.failed.values():
+        out.print(f"  failed, recorded: {error}", markup=False)
+    if report.failed:
+        out.print(f"  {len(report.failed)} partition(s) failed and are recorded; fix them "
+                  "(a fixed file is new) or run with --retry-failed.")
     for why, paths in report.skipped.items():
         out.print(f"  {len(paths)} partition(s) {why}, not processed (e.g. {paths[0]}): "
-                  + _SKIPPED[why])
+                  + _SKIPPED[why], markup=False)
 
 
-_SKIPPED = {"changed": "their content changed since they were done; `--full` refits with it.",
-            "stale": "done by another version of the steps; `--full` redoes them.",
-            "failed": "they failed before."}
+_SKIPPED = {"changed": "their content changed since they were done; --reprocess-changed "
+                       "rewrites their outputs, --full refits with them.",
+            "stale": "done by another version of the steps; --full redoes them.",
+            "failed": "they failed before; --retry-failed tries them again.",
+            "new": "not asked for by --retry-failed; the next run takes them."}
 
 
 @click.command()
@@ -125,8 +160,10 @@ def status(spec_path, as_json):
     click.echo(f"  runs: {info['runs']}" + (f", last {last['finished']}: {last['status']}, "
                                              f"{last['partitions']} partition(s)"
                                              if last else ""))
-    for kind in ("done", "new", "changed", "stale", "failed", "missing"):
+    for kind in ("done", "new", "changed", "stale", "failed", "unreadable", "missing"):
         if info["partitions"][kind] or kind in ("done", "new"):
-            click.echo(f"  {kind:8} {info['partitions'][kind]}")
+            click.echo(f"  {kind:10} {info['partitions'][kind]}")
+    for path, error in {**info["failed"], **info["unreadable"]}.items():
+        click.echo(f"  {path}: {error}")
     for key, state in info["states"].items():
         click.echo(f"  state {key}: {state['file']} (saved {state['age']} ago)")

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import polars as pl
 
-from ..errors import BigprepError
+from ..errors import BigprepError, in_partition
 from ..io.commit import Commit
 from ..io.dataset import Chunk, Dataset, Partition, iter_chunks, normalize, verify
 from ..io.sink import sink_query, write_partition
@@ -25,9 +25,12 @@ def fold_partition(job) -> object:
     """Fold one partition's chunks into an empty copy of ``template``."""
     partition, template, reads, chunk_rows, prepare = job
     state = template.empty()
-    for offset, frame in iter_chunks(partition, reads, chunk_rows):
-        chunk = Chunk(frame, partition, offset)
-        state.update(prepare(chunk) if prepare is not None else chunk)
+    try:
+        for offset, frame in iter_chunks(partition, reads, chunk_rows):
+            chunk = Chunk(frame, partition, offset)
+            state.update(prepare(chunk) if prepare is not None else chunk)
+    except BigprepError as err:
+        raise in_partition(err, partition.path) from None
     return state
 
 
@@ -61,6 +64,58 @@ def reduce(partitions: Sequence[Partition], template, executor, *, chunk_rows: i
     for partition in partitions:  # a file changed after it was read: the state mixes two
         verify(partition)
     return state
+
+
+class Stacked:
+    """Several reductions folded in one read: member ``i`` takes ``prepares[i]`` of each
+    chunk (the fits of a pipeline's steps sharing a read). Each member keeps its own
+    passes: a member done early waits (None in a later pass) while another, such as an
+    exact median, narrows down."""
+
+    CHUNK = "chunk"
+
+    def __init__(self, states: Sequence, prepares: Sequence, reads: Sequence):
+        self.states, self.prepares, self.columns = list(states), list(prepares), list(reads)
+
+    @property
+    def reads(self) -> list[str] | None:
+        """Every member's columns (None: every column)."""
+        live = [r for s, r in zip(self.states, self.columns) if s is not None]
+        if any(r is None for r in live):
+            return None
+        return list(dict.fromkeys(c for r in live for c in r))
+
+    def _with(self, states) -> Stacked:
+        reads = [getattr(s, "reads", None) if s is not None else None for s in states]
+        return Stacked(states, self.prepares, reads)
+
+    def empty(self) -> Stacked:
+        return Stacked([s.empty() if s is not None else None for s in self.states],
+                       self.prepares, self.columns)
+
+    def update(self, chunk) -> Stacked:
+        for state, prepare in zip(self.states, self.prepares):
+            if state is not None:
+                state.update(prepare(chunk) if prepare is not None else chunk)
+        return self
+
+    def merge(self, other: Stacked) -> Stacked:
+        return Stacked([a.merge(b) if a is not None else None
+                        for a, b in zip(self.states, other.states)],
+                       self.prepares, self.columns)
+
+    def finish(self) -> Stacked:
+        return Stacked([s.finish() if s is not None else None for s in self.states],
+                       self.prepares, self.columns)
+
+    def next_pass(self) -> Stacked | None:
+        follow = [s.next_pass() if s is not None else None for s in self.states]
+        return self._with(follow) if any(f is not None for f in follow) else None
+
+    def with_pass(self, done: Stacked) -> Stacked:
+        return Stacked([s.with_pass(d) if d is not None else s
+                        for s, d in zip(self.states, done.states)],
+                       self.prepares, self.columns)
 
 
 class MapDefaults:
@@ -130,12 +185,12 @@ def write_one(job) -> dict:
     partition, transform, chunk_rows, final, compression = job
     try:
         return _write_one(partition, transform, chunk_rows, final, compression)
-    except BigprepError:
-        raise
+    except BigprepError as err:
+        raise in_partition(err, partition.path) from None
     except pl.exceptions.PolarsError as exc:  # polars reads the input of a streaming query
         raise BigprepError(f"{partition.path}: cannot be read ({type(exc).__name__}: "
                            f"{str(exc).splitlines()[0]}). The file is damaged: re-export it "
-                           "or leave it out; nothing was published.") from None
+                           "or leave it out; nothing was published.", partition.path) from None
     except Exception as exc:  # noqa: BLE001 - storage and engine errors of every kind
         raise BigprepError(f"{partition.path}: its output cannot be written "
                            f"({type(exc).__name__}: {exc}). Nothing was published; fix the "

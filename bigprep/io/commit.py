@@ -200,8 +200,9 @@ class Commit:
         written = {entry["file"] for entry in files}
         entries = [e for e in self.kept if e["file"] not in written] + list(files)
         entries.sort(key=lambda e: e["file"])
-        for entry in entries:
-            entry["bytes"] = self._size(self.staged(entry["file"]))
+        for entry in entries:  # on an object store kept files stay where they are
+            if entry["file"] in written or not self.remote:
+                entry["bytes"] = self._size(self.staged(entry["file"]))
         manifest = {"format": FORMAT, "version": 1, "command": self.command,
                     "run": self.key if self.mode != "add" else None, "files": entries}
         if not self.remote:
@@ -258,7 +259,9 @@ class Commit:
         if self.remote and complete:  # a copy onto out may have begun: finish it
             self.staging = complete[0]
             manifest, _ = self._read(complete[0])
-            self._publish_remote(manifest, [e["file"] for e in manifest["files"]])
+            staged = [e["file"] for e in manifest["files"]  # not the kept ones (add mode)
+                      if self.fs.exists(self._join(complete[0], e["file"]))]
+            self._publish_remote(manifest, staged)
         elif not self.remote and complete and not os.path.exists(self.target):
             os.rename(complete[0], self.target)  # killed between the two renames
         for path in self._leftovers():

@@ -209,7 +209,7 @@ def _open(path: str, options: dict | None = None, pages: bool = False,
                               page_checksum_verification=pages)
     except (pa.ArrowException, OSError) as exc:
         raise BigprepError(f"{path}: not a readable Parquet file ({exc}). Re-export the file "
-                           "or leave it out of the inputs; nothing was written.") from None
+                           "or leave it out of the inputs; nothing was written.", path) from None
 
 
 def _same_types(a: pa.Schema, b: pa.Schema) -> bool:
@@ -318,7 +318,7 @@ def open_dataset(inputs: Sequence[str], storage_options: dict | None = None,
             raise BigprepError(
                 f"schema drift: in {path} {reason} (as in the first partition {files[0]}). "
                 "All partitions must share one schema: cast or rewrite that file, "
-                "or run bigprep on the two groups separately.")
+                "or run bigprep on the two groups separately.", path)
         sizes = tuple(meta.row_group(i).num_rows for i in range(meta.num_row_groups))
         for i in range(meta.num_row_groups):
             rg = meta.row_group(i)

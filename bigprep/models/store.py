@@ -20,9 +20,10 @@ from .estimators import TrainOptions
 
 
 def save_model(out_dir: str, model, spec: FeatureSpec, options: TrainOptions,
-               history: list, seen: list, created: str) -> None:
+               history: list, seen: list, created: str, stamped: bool = True) -> None:
     """Write ``model.<hash>.skops`` first, then ``model.json`` naming it: a run killed
-    in between leaves the previous checkpoint whole (its JSON names its own file)."""
+    in between leaves the previous checkpoint whole (its JSON names its own file).
+    ``stamped=False``: no wall-clock times (as ``Envelope.to_json``)."""
     import skops.io as sio
 
     os.makedirs(out_dir, exist_ok=True)
@@ -34,7 +35,7 @@ def save_model(out_dir: str, model, spec: FeatureSpec, options: TrainOptions,
     envelope = Envelope("train", options.model_dump(), {
         "model_file": name, "sha256": digest, "features": spec.to_dict(),
         "history": history}, {}, seen, created, len(history))
-    write_json_atomic(os.path.join(out_dir, "model.json"), envelope.to_json())
+    write_json_atomic(os.path.join(out_dir, "model.json"), envelope.to_json(stamped))
     for other in os.listdir(out_dir):  # checkpoints no model.json names any more
         if other != name and re.fullmatch(r"model(\.[0-9a-f]{16})?\.skops", other):
             os.remove(os.path.join(out_dir, other))

@@ -16,12 +16,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import polars as pl
 
-from ..errors import BigprepError
-from ..io.dataset import Dataset
+from ..errors import BigprepError, in_partition
+from ..io.dataset import Chunk, Dataset
 from ..ops.base import fit as fit_operation
 from ..ops.encode import Encode, FeatureSpec, chunk_list, read_chunk, validation_mask
 from .estimators import (
     TrainOptions,
+    build_model,
+    check_task,
     final_step,
     kernel_features,
     validation_loss,
@@ -29,22 +31,49 @@ from .estimators import (
 
 
 def learn_spec(dataset: Dataset, executor, *, options: TrainOptions, target: str | None,
-               features=(), categorical=(), chunk_rows: int) -> FeatureSpec:
+               features=(), categorical=(), chunk_rows: int, upstream=None) -> FeatureSpec:
     """The features a model of ``options.model`` needs: one reduction over the data."""
     encode = Encode({"task": options.task, "target": target, "features": tuple(features),
                      "categorical": tuple(categorical),
                      "scale": options.model != "multinomial-nb", "chunk_rows": chunk_rows})
-    return fit_operation(encode, dataset, executor)
+    return fit_operation(encode, dataset, executor, upstream=upstream)
 
 
-def _load_xy(item, spec: FeatureSpec, share: float, seed: int, shuffle_seed, with_val: bool):
+def new_model(dataset: Dataset, executor, *, options: TrainOptions, target: str | None,
+              features=(), categorical=(), task: str | None = None, chunk_rows: int,
+              upstream=None) -> tuple:
+    """(an untrained model of ``options.model``, the features it needs)."""
+    check_task(options.model, task)
+    spec = learn_spec(dataset, executor, options=options,
+                      target=target if options.task != "cluster" else None,
+                      features=features, categorical=categorical, chunk_rows=chunk_rows,
+                      upstream=upstream)
+    return build_model(options, spec), spec
+
+
+def _load_xy(item, spec: FeatureSpec, share: float, seed: int, shuffle_seed, with_val: bool,
+             upstream=None):
     """One chunk's training rows, already shuffled, as (X, y); and its validation rows.
 
     Rows are shuffled and the validation rows dropped on the frame, before the
-    matrix is built, so the (wide) matrix is made once and never copied.
+    matrix is built, so the (wide) matrix is made once and never copied. ``upstream``
+    turns the chunk as read into the chunk trained on (a pipeline's earlier steps).
     """
     partition, start, length = item
-    frame = read_chunk(item, spec.columns(True))
+    try:
+        return _xy(item, spec, share, seed, shuffle_seed, with_val, upstream)
+    except BigprepError as err:
+        raise in_partition(err, partition.path) from None
+
+
+def _xy(item, spec: FeatureSpec, share: float, seed: int, shuffle_seed, with_val: bool,
+        upstream):
+    partition, start, length = item
+    if upstream is None:
+        frame = read_chunk(item, spec.columns(True))
+    else:
+        chunk = Chunk(read_chunk(item, None), partition, partition.offset + start)
+        frame = upstream(chunk).frame
     where = f"{partition.path}, rows {start}-{start + length - 1}"
     positions = np.arange(partition.offset + start, partition.offset + start + length)
     val = validation_mask(positions, share, seed)
@@ -62,16 +91,17 @@ def _load_xy(item, spec: FeatureSpec, share: float, seed: int, shuffle_seed, wit
 
 
 def train(dataset: Dataset, model, spec: FeatureSpec, options: TrainOptions, *,
-          history: list | None = None, chunk_rows: int, checkpoint=None, log=None) -> tuple:
+          history: list | None = None, chunk_rows: int, checkpoint=None, log=None,
+          upstream=None) -> tuple:
     """Fold ``dataset`` into ``model`` for ``options.epochs`` epochs (early stopping on
     the validation rows); returns (best model, history). ``checkpoint(model, history)``
-    runs after every epoch."""
+    runs after every epoch; ``upstream`` as for ``_load_xy``."""
     chunks = chunk_list(dataset, chunk_rows)
     validation = _Validation(options.max_validation_rows)
     best_loss, best_model, stale = float("inf"), None, 0
     history = list(history or [])
     for epoch in range(options.epochs):
-        _epoch(model, spec, options, chunks, len(history), validation, first=epoch == 0)
+        _epoch(model, spec, options, chunks, len(history), validation, epoch == 0, upstream)
         loss = validation.loss(model, spec)
         history.append({"epoch": len(history) + 1,
                         "validation_loss": loss if validation.kept else None,
@@ -118,7 +148,7 @@ class _Validation:
 
 
 def _epoch(model, spec: FeatureSpec, options: TrainOptions, chunks: list, epoch_seed: int,
-           validation: _Validation, first: bool) -> None:
+           validation: _Validation, first: bool, upstream) -> None:
     """One pass over the chunks in a seeded shuffled order, reading the next chunk
     while this one trains."""
     seed, share = options.seed, options.validation
@@ -127,7 +157,7 @@ def _epoch(model, spec: FeatureSpec, options: TrainOptions, chunks: list, epoch_
     with ThreadPoolExecutor(1) as reader:
         def load(chunk: int, want_val: bool):
             return reader.submit(_load_xy, chunks[chunk], spec, share, seed,
-                                 [seed, epoch_seed, chunk], want_val)
+                                 [seed, epoch_seed, chunk], want_val, upstream)
 
         pending = load(int(order[0]), first) if len(order) else None
         for k in range(len(order)):

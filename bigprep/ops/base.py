@@ -13,11 +13,12 @@ Training is the one sequential fold and is not an operation (see models/train.py
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from ..engine.passes import reduce
+from ..engine.passes import Stacked, reduce
 from ..errors import BigprepError, UsageError
 from ..io.dataset import DEFAULT_CHUNK_ROWS, Dataset
 from ..io.sink import COMPRESSIONS
@@ -131,35 +132,57 @@ class Operation:
         raise NotImplementedError
 
 
-def fit(op: Operation, dataset: Dataset, executor, *, prior=None, learn: bool = True,
-        upstream=None, **finish_options):
-    """Plan, reduce, finish: the fitted state of ``op`` over ``dataset``.
+@dataclass
+class Planned:
+    """An operation's fit, planned: the work ``fit_together`` does in a shared read."""
 
-    With ``prior`` and ``learn`` the new partitions are merged into it (an update);
-    with ``learn=False`` the prior is used as it is (apply without learning; only
-    what applying needs, such as neighbours for fills, is read). ``upstream`` turns
-    each chunk as read into the chunk ``op`` fits on (a pipeline's earlier steps);
-    ``dataset``'s schema is then the schema upstream gives.
-    """
+    op: Operation
+    plan: Any
+    template: Any  # the empty reduction (None: nothing to read)
+    prior: Any
+    learn: bool
+    finish_options: dict
+
+    @property
+    def reads(self) -> list[str] | None:
+        return None if self.template is None else self.op.reads(self.plan, self.template)
+
+
+def planned(op: Operation, dataset: Dataset, *, prior=None, learn: bool = True,
+            **finish_options) -> Planned:
+    """Check ``op`` against ``dataset`` and make its empty reduction (reads no rows)."""
     if prior is not None and learn:
         check_unseen(prior.seen, dataset)
     plan = op.plan(dataset, prior)
-    template = op.reduction(plan, dataset, prior, learn)
-    prepare = op.prepare(plan)
-    if upstream is not None:
-        prepare = upstream if prepare is None else Then(upstream, prepare)
-    state = None if template is None else reduce(
-        dataset.partitions, template, executor, chunk_rows=op.params.chunk_rows,
-        reads=op.reads(plan, template), prepare=prepare, label=op.name,
-        read_all=upstream is not None)
-    return op.finish(plan, state, dataset, prior, learn, **finish_options)
+    return Planned(op, plan, op.reduction(plan, dataset, prior, learn), prior, learn,
+                   finish_options)
 
 
-class Then:
-    """``second(first(chunk))``, as a plain object so it pickles to workers."""
+def fit_together(jobs: list[Planned], dataset: Dataset, executor, *, upstream=None) -> list:
+    """The fitted states of several planned operations over ``dataset``, all reduced in
+    the same reads (one per pass). With ``prior`` and ``learn`` a job's new partitions
+    are merged into it (an update); with ``learn=False`` the prior is used as it is
+    (apply without learning; only what applying needs, such as neighbours for fills, is
+    read). ``upstream`` turns each chunk as read into the chunk the operations fit on (a
+    pipeline's earlier steps); ``dataset``'s schema is then the schema upstream gives.
+    """
+    live = [j for j in jobs if j.template is not None]
+    reduced = {}
+    if live:
+        stack = Stacked([j.template for j in live], [j.op.prepare(j.plan) for j in live],
+                        [j.reads for j in live])
+        chunk_rows = live[0].op.params.chunk_rows
+        state = reduce(dataset.partitions, stack, executor, chunk_rows=chunk_rows,
+                       prepare=upstream, label="+".join(j.op.name for j in live),
+                       read_all=upstream is not None)
+        reduced = {id(j): s for j, s in zip(live, state.states)}
+    return [j.op.finish(j.plan, reduced.get(id(j)), dataset, j.prior, j.learn,
+                        **j.finish_options) for j in jobs]
 
-    def __init__(self, first, second):
-        self.first, self.second = first, second
 
-    def __call__(self, chunk):
-        return self.second(self.first(chunk))
+def fit(op: Operation, dataset: Dataset, executor, *, prior=None, learn: bool = True,
+        upstream=None, **finish_options):
+    """Plan, reduce, finish: the fitted state of ``op`` over ``dataset`` (see
+    ``fit_together``)."""
+    job = planned(op, dataset, prior=prior, learn=learn, **finish_options)
+    return fit_together([job], dataset, executor, upstream=upstream)[0]

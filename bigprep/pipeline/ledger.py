@@ -68,15 +68,15 @@ class Ledger:
 
     # -- what to do with each partition -----------------------------------------------
     def classify(self, partitions, spec_version: str) -> dict[str, list[Partition]]:
-        """Partitions by what the ledger says: new, done, changed (same path, other
-        content), failed, stale (done by another spec version)."""
-        by_path = {e["path"]: key for key, e in self.partitions.items()}
+        """Partitions by what the ledger says: new, done, changed (the path was done
+        with other content), failed, stale (done by another spec version)."""
+        done_paths = {e["path"] for e in self.partitions.values() if e["status"] == "done"}
         out: dict[str, list[Partition]] = {k: [] for k in
                                            ("new", "done", "changed", "failed", "stale")}
         for p in partitions:
             entry = self.partitions.get(content_key(p))
-            if entry is None:
-                out["changed" if p.rel in by_path else "new"].append(p)
+            if entry is None:  # a failed file rewritten (fixed) is new: it was never done
+                out["changed" if p.rel in done_paths else "new"].append(p)
             elif entry["status"] == "failed":
                 out["failed"].append(p)
             elif entry.get("spec") != spec_version:

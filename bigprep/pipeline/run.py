@@ -18,6 +18,8 @@ next run redoes the same partitions from those states and ends with the same byt
 from __future__ import annotations
 
 import os
+import posixpath
+import shutil
 import time
 from dataclasses import dataclass, field
 
@@ -25,24 +27,27 @@ from ..engine.executor import Executor
 from ..engine.passes import Chained, write_each
 from ..errors import BigprepError
 from ..io.commit import Commit, run_key
-from ..io.dataset import open_dataset
+from ..io.dataset import Dataset, Partition, fingerprint, open_dataset, resolve_paths
 from ..io.lock import locked
 from ..io.sink import check_out_dir
 from ..io.statefile import now
 from ..io.storage import is_remote
-from .ledger import Ledger
+from ..ops.base import fit_together
+from .ledger import Ledger, content_key
 from .spec import Spec
-from .steps import runner, save_state, view
+from .steps import runner, view
 
 
 @dataclass
 class RunReport:
     pipeline: str
-    status: str  # "done", "nothing new", "dry run"
+    status: str  # "done", "nothing new", "dry run", "partly done", "failed"
     processed: list = field(default_factory=list)  # relative paths
     rows: int = 0
     seconds: float = 0.0
     skipped: dict = field(default_factory=dict)  # why -> relative paths
+    failed: dict = field(default_factory=dict)  # relative path -> error (keep_going)
+    reapplied: list = field(default_factory=list)  # changed partitions, outputs rewritten
     steps: list = field(default_factory=list)  # per step: kind, what it did
     files: list = field(default_factory=list)  # output files written
     plan: list = field(default_factory=list)  # dry run: what would happen
@@ -51,6 +56,7 @@ class RunReport:
         return {"pipeline": self.pipeline, "status": self.status,
                 "partitions": len(self.processed), "rows": self.rows,
                 "seconds": round(self.seconds, 3), "processed": self.processed,
+                "failed": self.failed, "reapplied": self.reapplied,
                 "skipped": self.skipped, "steps": self.steps}
 
 
@@ -62,70 +68,228 @@ def state_folder(spec: Spec) -> str:
     return spec.state
 
 
+def list_inputs(spec: Spec, ledger: Ledger, options: dict, keep_going: bool,
+                retry_failed: bool = False) -> tuple[Dataset | None, dict]:
+    """Every input partition whose footer can be read and agrees with the others'
+    schema; ({content key: (partition, error)} of those that cannot). A partition the
+    ledger already records as failed is set aside again (unless retried); another one
+    only with ``keep_going`` (else its error stops the run)."""
+    files, root = resolve_paths(spec.inputs, options)
+    files = list(files)
+    unlisted: dict = {}
+    while files:
+        try:
+            return open_dataset(files, options, root=root), unlisted
+        except BigprepError as err:
+            if err.partition not in files:
+                raise
+            size, print_ = fingerprint(err.partition, options)
+            bad = Partition(err.partition, _rel(err.partition, root), 0, (), size=size,
+                            fingerprint=print_)
+            known = ledger.partitions.get(content_key(bad), {}).get("status") == "failed"
+            if not (keep_going or known and not retry_failed):
+                raise
+            unlisted[content_key(bad)] = (bad, str(err))
+            files.remove(err.partition)
+    return None, unlisted
+
+
+def _rel(path: str, root: str) -> str:
+    return posixpath.relpath(path, root) if is_remote(path) else os.path.relpath(path, root)
+
+
 def run_pipeline(spec: Spec, *, full: bool = False, dry_run: bool = False,
-                 executor: Executor | None = None, storage_options: dict | None = None
-                 ) -> RunReport:
-    """Process the partitions of ``spec.inputs`` the ledger has not done (all of them,
-    from scratch, with ``full``); ``dry_run`` says what would be done and does nothing."""
+                 keep_going: bool = False, retry_failed: bool = False,
+                 reprocess_changed: bool = False, executor: Executor | None = None,
+                 storage_options: dict | None = None) -> RunReport:
+    """Process the partitions of ``spec.inputs`` the ledger has not done.
+
+    ``full``: all of them, from scratch. ``retry_failed``: only those recorded as
+    failed. ``reprocess_changed``: also rewrite the outputs of partitions whose content
+    changed, with the states as they are (they do not learn from them). ``keep_going``:
+    a partition that fails is recorded as failed and the others go on. ``dry_run``
+    says what would be done and does nothing.
+    """
     started = time.monotonic()
     folder = state_folder(spec)
-    executor = executor or Executor()
-    options = dict(storage_options or {})
+    report = RunReport(spec.name, "done")
     with locked(None if dry_run else os.path.join(folder, "pipeline"), "state"):
         ledger = Ledger.load(folder, spec.name)
         if not dry_run:  # what a killed run left: states the ledger does not name
             _remove_unnamed(folder, set(ledger.states.values()))
-        everything = open_dataset(spec.inputs, options)
-        given = [i for i in spec.inputs if not is_remote(i) and os.path.isdir(i)]
-        check_out_dir(spec.output, everything.paths, everything.root, given)
-        kinds = ledger.classify(everything.partitions, spec.version)
-        report = RunReport(spec.name, "done")
-        if full:
-            todo = list(everything.partitions)
-        else:
-            _refuse_changed_spec(spec, ledger)
-            todo = kinds["new"]
-            report.skipped = {k: [p.rel for p in v] for k, v in kinds.items()
-                              if k in ("changed", "failed", "stale") and v}
-        runners = [runner(spec, step) for step in spec.steps]
-        if dry_run:
-            report.status, report.processed = "dry run", [p.rel for p in todo]
-            report.plan = _plan_text(spec, runners, todo, ledger, full)
-            return report
-        if not todo:
-            report.status = "nothing new"
-            _log_run(ledger, folder, report, started)
-            return report
-        dataset = open_dataset([p.path for p in todo], options, root=everything.root)
-        commit = Commit(spec.output, "overwrite" if full else "add",
-                        run_key(f"bigprep run {spec.name}", {"spec": spec.version}, dataset),
-                        f"bigprep run {spec.name}", options)
-        commit.check()
-        with commit.holding():
-            transforms, states = [], {}
-            for r in runners:
-                upstream = Chained(transforms) if transforms else None
-                here = view(dataset, transforms[-1].schema if transforms else None)
-                prior = None
-                if r.stateful and not full and r.step.key in ledger.states:
-                    prior = r.load(os.path.join(folder, ledger.states[r.step.key]))
-                fitted = r.fit(here, executor, prior, upstream)
-                if r.stateful:
-                    states[r.step.key] = (r, fitted)
-                transforms.append(r.transformer(fitted, here))
-                report.steps.append({"step": r.step.label, "kind": r.step.kind,
-                                     "updated" if prior is not None else "fitted":
-                                     r.stateful})
-            report.files = write_each(dataset, commit, Chained(transforms), executor,
-                                      chunk_rows=spec.chunk_rows, label=spec.name,
-                                      compression=spec.compression)
-        names = _save_states(ledger, folder, spec, states, todo, full)
-        report.processed = [p.rel for p in todo]
-        report.rows = dataset.rows
-        _log_run(ledger, folder, report, started)  # the ledger, last: the commit
-        _remove_unnamed(folder, set(names))
+        try:
+            _run(spec, ledger, folder, report, full=full, dry_run=dry_run,
+                 keep_going=keep_going, retry_failed=retry_failed,
+                 reprocess_changed=reprocess_changed, executor=executor or Executor(),
+                 options=dict(storage_options or {}))
+        except BigprepError as err:
+            if not dry_run:  # the ledger as it is: the previous one, or the first phase's
+                report.status = "failed"
+                _log_run(ledger, folder, report, started, error=str(err))
+            raise
+        if report.status != "dry run":
+            _log_run(ledger, folder, report, started)  # the ledger, last: the commit
+            _remove_unnamed(folder, set(ledger.states.values()))
     report.seconds = time.monotonic() - started
     return report
+
+
+def _run(spec: Spec, ledger: Ledger, folder: str, report: RunReport, *, full, dry_run,
+         keep_going, retry_failed, reprocess_changed, executor, options) -> None:
+    """The run under the lock: the ledger and ``report`` updated, the ledger not saved."""
+    everything, unlisted = list_inputs(spec, ledger, options, keep_going, retry_failed)
+    listed = list(everything.partitions) if everything else []
+    if everything is not None:
+        given = [i for i in spec.inputs if not is_remote(i) and os.path.isdir(i)]
+        check_out_dir(spec.output, everything.paths, everything.root, given)
+    kinds = ledger.classify(listed, spec.version)
+    # a partition that cannot even be listed: failed now, or known to have failed
+    failed = {key: error for key, (_, error) in unlisted.items()
+              if retry_failed or ledger.partitions.get(key, {}).get("status") != "failed"}
+    kinds["failed"] += [p for key, (p, _) in unlisted.items() if key not in failed]
+    again: list = []
+    if full:
+        todo = listed
+    else:
+        _refuse_changed_spec(spec, ledger)
+        todo = [p for p in kinds["failed"] if p in listed] if retry_failed else kinds["new"]
+        again = kinds["changed"] if reprocess_changed else []
+        taken = {"failed"} if retry_failed else {"new", "changed"} if again else {"new"}
+        report.skipped = {k: [p.rel for p in v] for k, v in kinds.items()
+                          if k in ("new", "changed", "failed", "stale") and v
+                          and k not in taken}
+    runners = [runner(spec, step) for step in spec.steps]
+    if dry_run:
+        report.status, report.processed = "dry run", [p.rel for p in todo]
+        report.plan = _plan_text(spec, runners, todo, again, ledger, full)
+        return
+    bad = [p for p, _ in unlisted.values() if content_key(p) in failed]
+    report.failed = {p.rel: failed[content_key(p)] for p in bad}
+    if not todo and not again and not bad:
+        report.status = "nothing new"
+        return
+    done = _process(spec, ledger, folder, runners, todo, everything, True, full, keep_going,
+                    executor, options, report, bad)
+    report.processed = [p.rel for p in done]
+    report.rows = sum(p.rows for p in done)
+    if again:  # with the states just saved, learning nothing from them
+        redone = _process(spec, ledger, folder, runners, again, everything, False, False,
+                          keep_going, executor, options, report, bad)
+        report.reapplied = [p.rel for p in redone]
+    if bad:
+        ledger.record(bad, "failed", ledger.generation, spec.version)
+        for p in bad:
+            ledger.partitions[content_key(p)]["error"] = report.failed[p.rel]
+        report.status = "partly done" if done or report.reapplied else "failed"
+
+
+def _process(spec, ledger, folder, runners, todo, everything, learn, full, keep_going,
+             executor, options, report, bad) -> list:
+    """Fit (when ``learn``), apply and publish ``todo``; save the states and record the
+    partitions in the ledger (saved by the caller). With ``keep_going`` a partition that
+    fails is moved to ``bad`` (its error in ``report.failed``) and the others go again
+    from the saved states. The partitions done."""
+    todo = list(todo)
+    while todo:
+        try:
+            files, states = _apply(spec, ledger, folder, runners, todo, everything, learn,
+                                   full, executor, options, report)
+            break
+        except BigprepError as err:
+            culprit = next((p for p in todo if p.path == err.partition), None)
+            if not keep_going or culprit is None:
+                raise
+            todo.remove(culprit)
+            bad.append(culprit)
+            report.failed[culprit.rel] = str(err)
+    else:
+        return []
+    report.files += files
+    if learn:
+        _save_states(ledger, folder, spec, states, todo, full)
+    else:
+        ledger.record(todo, "done", ledger.generation, spec.version)
+    return todo
+
+
+def _apply(spec, ledger, folder, runners, todo, everything, learn, full, executor, options,
+           report) -> tuple[list, dict]:
+    """Fit every step on ``todo`` (merged into the saved states; or the saved states as
+    they are, without ``learn``) and publish its outputs: (files, states)."""
+    dataset = open_dataset([p.path for p in todo], options, root=everything.root)
+    mode = "overwrite" if full else "add"
+    commit = Commit(spec.output, mode,
+                    run_key(f"bigprep run {spec.name}", {"spec": spec.version}, dataset),
+                    f"bigprep run {spec.name}", options)
+    commit.check()
+    with commit.holding():
+        priors = {} if full else {r.step.key: r.load(os.path.join(folder, name))
+                                  for r in runners if r.stateful
+                                  and (name := ledger.states.get(r.step.key))}
+        transforms, fitted = fit_steps(runners, dataset, executor, priors, learn)
+        states = {r.step.key: (r, f) for r, f in zip(runners, fitted) if r.stateful}
+        report.steps = [{"step": r.step.label, "kind": r.step.kind,
+                         "updated" if r.step.key in priors else "fitted": r.stateful}
+                        for r in runners]
+        files = write_each(dataset, commit, Chained(transforms), executor,
+                           chunk_rows=spec.chunk_rows, label=spec.name,
+                           compression=spec.compression)
+    return files, states
+
+
+def fit_steps(runners, dataset, executor, priors: dict, learn: bool = True
+              ) -> tuple[list, list]:
+    """Fit every step on the chunks as the steps before it leave them (applied in
+    memory), merged into its prior state (without ``learn``: the prior states as they
+    are, with what applying them needs); (transforms, fitted states).
+
+    Adjacent steps whose fits do not read what the others change fit together, in
+    one read per pass (``fused``); a step that reads an earlier step's output fits
+    after it, on its transform's output.
+    """
+    transforms, fitted = [], []
+    while len(fitted) < len(runners):
+        upstream = Chained(transforms) if transforms else None
+        here = view(dataset, transforms[-1].schema if transforms else None)
+        rest = runners[len(fitted):]
+        group = fused(rest, here, priors, learn)
+        if group:
+            states = iter(fit_together([j for _, j in group if j is not None], here,
+                                       executor, upstream=upstream))
+            done = [next(states) if j is not None else None for _, j in group]
+            keys = [r.step.key for r in runners[:len(fitted)]]
+            done = [fitted[keys.index(r.step.source)]  # predict: its train step's model
+                    if getattr(r.step, "source", None) and r.step.params.model is None
+                    else d for (r, _), d in zip(group, done)]
+        else:  # a step fitted by its own loop (training)
+            group = [(rest[0], None)]
+            done = [rest[0].fit(here, executor, priors.get(rest[0].step.key), upstream, learn)]
+        for (r, _), state in zip(group, done):
+            here = view(dataset, transforms[-1].schema if transforms else None)
+            transforms.append(r.transformer(state, here))
+            fitted.append(state)
+    return transforms, fitted
+
+
+def fused(runners, dataset, priors: dict, learn: bool = True) -> list:
+    """The leading runners whose fits can share one read: each reads none of the
+    columns the ones before it fill or add, and plans by column name. (runner, job)."""
+    group, written = [], set()
+    for r in runners:
+        if not r.fusable:
+            break
+        try:
+            job = r.job(dataset, priors.get(r.step.key), learn)
+        except BigprepError:
+            if not group:
+                raise
+            break  # it reads a column an earlier step makes: it plans after that step
+        reads = job.reads if job is not None else []
+        if group and (reads is None or written & set(reads) or not r.by_name()):
+            break
+        group.append((r, job))
+        written |= r.writes(job)
+    return group
 
 
 def _refuse_changed_spec(spec: Spec, ledger: Ledger) -> None:
@@ -144,8 +308,8 @@ def _save_states(ledger: Ledger, folder: str, spec: Spec, states: dict, todo, fu
     os.makedirs(os.path.join(folder, "steps"), exist_ok=True)
     names = {}
     for key, (r, fitted) in states.items():
-        names[key] = os.path.join("steps", f"{key}.g{generation}.json")
-        save_state(os.path.join(folder, names[key]), r, fitted)
+        names[key] = os.path.join("steps", r.state_name(generation))
+        r.save(os.path.join(folder, names[key]), fitted)
     if full:
         ledger.partitions = {}
     ledger.generation, ledger.spec_version, ledger.states = generation, spec.version, names
@@ -162,20 +326,29 @@ def _remove_unnamed(folder: str, keep: set) -> None:
     for name in os.listdir(steps):
         rel = os.path.join("steps", name)
         if not any(rel == k or rel.startswith(k + ".") for k in keep):
-            os.remove(os.path.join(steps, name))
+            path = os.path.join(steps, name)
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
 
 
-def _log_run(ledger: Ledger, folder: str, report: RunReport, started: float) -> None:
+def _log_run(ledger: Ledger, folder: str, report: RunReport, started: float,
+             error: str | None = None) -> None:
     report.seconds = time.monotonic() - started
-    ledger.runs.append({"finished": now(), "status": report.status,
-                        "partitions": len(report.processed), "rows": report.rows,
-                        "seconds": round(report.seconds, 3)})
+    entry = {"finished": now(), "status": report.status,
+             "partitions": len(report.processed), "rows": report.rows,
+             "seconds": round(report.seconds, 3)}
+    if report.failed:
+        entry["failed"] = len(report.failed)
+    if report.reapplied:
+        entry["reapplied"] = len(report.reapplied)
+    if error:
+        entry["error"] = error
+    ledger.runs.append(entry)
     os.makedirs(folder, exist_ok=True)
     ledger.save(folder)
 
 
-def _plan_text(spec: Spec, runners, todo, ledger: Ledger, full: bool) -> list[str]:
-    lines = [f"read {len(todo)} partition(s)" + (" (all: --full)" if full else " (new)")]
+def _plan_text(spec: Spec, runners, todo, again, ledger: Ledger, full: bool) -> list[str]:
+    lines = [f"read {len(todo)} partition(s)" + (" (all: full)" if full else "")]
     for r in runners:
         if r.stateful:
             has = r.step.key in ledger.states and not full
@@ -185,5 +358,8 @@ def _plan_text(spec: Spec, runners, todo, ledger: Ledger, full: bool) -> list[st
             lines.append(f"{r.step.label}: apply")
     lines.append(f"write {len(todo)} file(s) into {spec.output} "
                  f"({'replacing it' if full else 'beside the earlier ones'})")
+    if again:
+        lines.append(f"rewrite the outputs of {len(again)} changed partition(s) with the "
+                     "saved states (learning nothing from them)")
     lines.append(f"save the states and the ledger in {spec.state}")
     return lines

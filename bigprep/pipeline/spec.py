@@ -14,11 +14,12 @@ import json
 import os
 from dataclasses import dataclass
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ..errors import UsageError
 from ..io.dataset import DEFAULT_CHUNK_ROWS
 from ..io.storage import is_remote
+from ..models.estimators import TrainOptions
 from ..models.predict import PredictParams
 from ..ops.base import Checked, Compression, validate
 from ..ops.impute.operation import ImputeParams
@@ -34,13 +35,27 @@ class TfidfStep(TfidfParams):
     keep: tuple[str, ...] | None = Field(None, description="Columns to pass on (all).")
 
 
+class TrainStep(TrainOptions):
+    target: str | None = Field(None, description="The column to predict (not for kmeans).")
+    features: tuple[str, ...] = Field((), description="Feature columns as glob patterns "
+                                      "(every column but the target).")
+    categorical: tuple[str, ...] = Field((), description="Columns to one-hot encode.")
+
+    @field_validator("features", "categorical", mode="before")
+    @classmethod
+    def _listed(cls, value):  # "temp,humidity" as on the command line
+        return [c.strip() for c in value.split(",") if c.strip()] \
+            if isinstance(value, str) else value
+
+
 class PredictStep(PredictParams):
-    model: str = Field(description="A model folder written by `bigprep train`.")
+    model: str | None = Field(None, description="A model folder written by `bigprep "
+                              "train` (default: the model of the train step before).")
     keep: tuple[str, ...] | None = Field(None, description="Columns to pass on (all).")
 
 
 STEP_KINDS: dict[str, type] = {"impute": ImputeParams, "tfidf": TfidfStep,
-                               "predict": PredictStep}
+                               "train": TrainStep, "predict": PredictStep}
 
 
 class SpecModel(Checked):
@@ -61,6 +76,7 @@ class Step:
     kind: str
     params: object  # the kind's pydantic model
     line: int
+    source: str | None = None  # predict: the key of the train step whose model it uses
 
     @property
     def label(self) -> str:
@@ -120,9 +136,13 @@ def load_spec(path: str) -> Spec:
                 _relative(folder, top.output), _relative(folder, top.state), steps,
                 top.chunk_rows, top.compression)
     for step in steps:
-        if step.kind == "predict":
+        if step.kind == "predict" and step.params.model is not None:
             step.params = step.params.model_copy(
                 update={"model": _relative(folder, step.params.model)})
+        elif step.kind == "predict" and step.source is None:
+            raise UsageError(f"{path}:{step.line}: {step.label}: `model` is required (a "
+                             "model folder written by `bigprep train`) unless a train step "
+                             "comes before it.")
     check_columns(spec)
     return spec
 
@@ -155,7 +175,11 @@ def _step(path: str, steps, i: int) -> Step:
         if name in params:
             raise UsageError(f"{path}:{_line(params, name)}: {name} is set once for the "
                              "whole pipeline (a top-level key), not per step.")
-    return Step(i, kind, _validated(path, STEP_KINDS[kind], params, line, f"{kind}: "), line)
+    step = Step(i, kind, _validated(path, STEP_KINDS[kind], params, line, f"{kind}: "), line)
+    if kind == "predict":  # the model of the nearest train step before, if any
+        step.source = next((f"{j + 1}-train" for j in range(i - 1, -1, -1)
+                            if next(iter(steps[j]), None) == "train"), None)
+    return step
 
 
 def _validated(path: str, model, values, line: int, prefix: str = ""):
@@ -193,6 +217,9 @@ def needed(step: Step) -> list[tuple[str, str]]:
         return pairs
     if step.kind == "tfidf":
         return [(p.text_column, "text_column")] + [(c, "keep") for c in p.keep or ()]
+    if step.kind == "train":
+        return ([(p.target, "target")] if p.target else []) + \
+            [(c, "features") for c in p.features if not any(ch in c for ch in "*?[")]
     return [(c, "keep") for c in p.keep or ()]
 
 

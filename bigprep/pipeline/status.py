@@ -5,19 +5,22 @@ from __future__ import annotations
 import os
 import time
 
-from ..io.dataset import open_dataset
 from .ledger import Ledger
-from .run import state_folder
+from .run import list_inputs, state_folder
 from .spec import Spec
 
 
 def pipeline_status(spec: Spec, storage_options: dict | None = None) -> dict:
     folder = state_folder(spec)
     ledger = Ledger.load(folder, spec.name)
-    dataset = open_dataset(spec.inputs, storage_options or {})
-    kinds = ledger.classify(dataset.partitions, spec.version)
+    dataset, unlisted = list_inputs(spec, ledger, storage_options or {}, keep_going=True)
+    listed = list(dataset.partitions) if dataset is not None else []
+    kinds = ledger.classify(listed, spec.version)
     counts = {k: len(v) for k, v in kinds.items()}
-    counts["missing"] = len(ledger.missing(dataset.partitions))
+    counts["missing"] = len(ledger.missing(listed))
+    known = [key for key in unlisted if key in ledger.partitions]
+    counts["failed"] += len(known)
+    counts["unreadable"] = len(unlisted) - len(known)  # new, and fails to be listed
     states = {}
     for key, name in ledger.states.items():
         path = os.path.join(folder, name)
@@ -27,6 +30,10 @@ def pipeline_status(spec: Spec, storage_options: dict | None = None) -> dict:
             "fitted_with": ledger.spec_version, "runs": len(ledger.runs),
             "last_run": ledger.runs[-1] if ledger.runs else None, "partitions": counts,
             "new": [p.rel for p in kinds["new"]], "changed": [p.rel for p in kinds["changed"]],
+            "failed": {e["path"]: e.get("error", "") for e in ledger.partitions.values()
+                       if e["status"] == "failed"},
+            "unreadable": {p.rel: error for key, (p, error) in unlisted.items()
+                           if key not in known},
             "states": states}
 
 

@@ -8,16 +8,22 @@ predict adds the prediction.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import polars as pl
 
+from ..engine.passes import MapDefaults
 from ..io.dataset import Dataset
 from ..io.statefile import Envelope, save_envelope
-from ..ops.base import fit
+from ..models.estimators import TrainOptions
+from ..models.predict import Predict, Trained
+from ..models.store import load_model, save_model
+from ..models.train import new_model, train
+from ..ops.base import Planned, planned, seen_of
+from ..ops.impute.apply import INDICATOR_SUFFIX
 from ..ops.impute.operation import Impute
 from ..ops.tfidf.operation import Tfidf, TfidfParams
-from .spec import Spec, Step
+from .spec import Spec, Step, made
 
 
 def view(dataset: Dataset, schema: pl.Schema | None) -> Dataset:
@@ -31,28 +37,61 @@ def view(dataset: Dataset, schema: pl.Schema | None) -> Dataset:
 
 
 class Stateless:
-    """A step that learns nothing (predict)."""
+    """A step that learns nothing (predict): it joins any fused fit, reading nothing."""
 
     stateful = False
+    fusable = True  # its fit can share a read with other steps' fits (see run.fused)
 
     def __init__(self, spec: Spec, step: Step):
         self.spec, self.step = spec, step
 
-    def fit(self, dataset, executor, prior, upstream):
+    def job(self, dataset, prior, learn: bool = True) -> Planned | None:
+        """The fit, planned on ``dataset`` (None: nothing to fit)."""
         return None
+
+    def by_name(self) -> bool:
+        """Whether its fit reads only columns the spec names (so a plan made before the
+        steps fused with it add their columns is the plan made after)."""
+        return True
+
+    def writes(self, job: Planned | None) -> set:
+        """The columns its transform fills or adds."""
+        return set(made(self.step))
 
     def load(self, path: str):
         return None
 
 
-class ImputeStep(Stateless):
+class Reduction(Stateless):
+    """A step fitted by its operation's reduction, merged into the saved state."""
+
     stateful = True
 
+    def job(self, dataset, prior, learn: bool = True) -> Planned:
+        return planned(self.op(), dataset, prior=prior, learn=learn)
+
+    def state_name(self, generation: int) -> str:
+        return f"{self.step.key}.g{generation}.json"
+
+    def save(self, path: str, state) -> None:
+        """The state without wall-clock times: the same fit saves the same bytes."""
+        sidecar: dict = {}
+        payload = state.to_payload(sidecar)
+        save_envelope(path, Envelope(self.step.kind, self.op().params.model_dump(), payload,
+                                     sidecar, state.seen, "", state.updates), stamped=False)
+
+
+class ImputeStep(Reduction):
     def op(self) -> Impute:
         return Impute({**self.step.params.model_dump(), "chunk_rows": self.spec.chunk_rows})
 
-    def fit(self, dataset, executor, prior, upstream):
-        return fit(self.op(), dataset, executor, prior=prior, learn=True, upstream=upstream)
+    def by_name(self) -> bool:
+        return bool(self.step.params.columns)
+
+    def writes(self, job: Planned) -> set:
+        filled = {p.column for p in job.plan.plans}
+        return filled | ({c + INDICATOR_SUFFIX for c in filled}
+                         if self.step.params.add_indicator else set())
 
     def transformer(self, fitted, dataset):
         return self.op().transformer(fitted, dataset)
@@ -65,16 +104,11 @@ class ImputeStep(Stateless):
         return state
 
 
-class TfidfStep(Stateless):
-    stateful = True
-
+class TfidfStep(Reduction):
     def op(self) -> Tfidf:
         params = {k: v for k, v in self.step.params.model_dump().items()
                   if k in TfidfParams.model_fields}
         return Tfidf({**params, "chunk_rows": self.spec.chunk_rows})
-
-    def fit(self, dataset, executor, prior, upstream):
-        return fit(self.op(), dataset, executor, prior=prior, learn=True, upstream=upstream)
 
     def transformer(self, fitted, dataset):
         p = self.step.params
@@ -88,29 +122,89 @@ class TfidfStep(Stateless):
         return TfidfVectorizer.load(path).state_
 
 
-class PredictStep(Stateless):
-    def transformer(self, fitted, dataset):
-        from ..models.predict import Predict, Trained
-        from ..models.store import load_model
+@dataclass
+class TrainedState:
+    """A train step's state: the model, its features, the epochs so far, the
+    partitions it was trained on."""
 
-        model, spec, _ = load_model(self.step.params.model)
+    model: object
+    spec: object  # FeatureSpec
+    history: list
+    seen: list
+
+
+@dataclass
+class Passing(MapDefaults):
+    """The rows as they came (a train step changes no column)."""
+
+    schema: pl.Schema
+    reads = None
+    nan_as_null = ()
+
+    def transform(self, chunk):
+        return chunk.frame
+
+
+class TrainStep(Stateless):
+    """Training continues from the saved model on the new partitions (its features,
+    learned in the first run, are kept: the model's inputs mean the same every run)."""
+
+    stateful = True
+    fusable = False  # a sequential fold of its own, not a reduction
+
+    def options(self) -> TrainOptions:
         p = self.step.params
+        return TrainOptions(**{k: getattr(p, k) for k in TrainOptions.model_fields})
+
+    def fit(self, dataset, executor, prior: TrainedState | None, upstream,
+            learn: bool = True):
+        if not learn:
+            return prior
+        p, options = self.step.params, self.options()
+        if prior is None:
+            model, spec = new_model(dataset, executor, options=options, target=p.target,
+                                    features=p.features, categorical=p.categorical,
+                                    chunk_rows=self.spec.chunk_rows,
+                                    upstream=upstream)
+            prior = TrainedState(model, spec, [], [])
+        best, history = train(dataset, prior.model, prior.spec, options,
+                              history=prior.history, chunk_rows=self.spec.chunk_rows,
+                              upstream=upstream)
+        return TrainedState(best, prior.spec, history, prior.seen + seen_of(dataset))
+
+    def transformer(self, fitted, dataset):
+        return Passing(pl.Schema(dataset.polars_schema))
+
+    def state_name(self, generation: int) -> str:
+        return f"{self.step.key}.g{generation}"  # a model folder
+
+    def save(self, path: str, state: TrainedState) -> None:
+        save_model(path, state.model, state.spec, self.options(), state.history, state.seen,
+                   created="", stamped=False)
+
+    def load(self, path: str) -> TrainedState:
+        model, spec, envelope = load_model(path)
+        return TrainedState(model, spec, list(envelope.payload.get("history", [])),
+                            list(envelope.partitions_seen))
+
+
+class PredictStep(Stateless):
+    """Applies a model: the spec's ``model`` folder, or the model its train step fitted
+    in this run (``fitted``)."""
+
+    def transformer(self, fitted: TrainedState | None, dataset):
+        p = self.step.params
+        if fitted is None:
+            model, spec, _ = load_model(p.model)
+        else:
+            model, spec = fitted.model, fitted.spec
         keep = tuple(p.keep) if p.keep is not None else tuple(dataset.columns)
         op = Predict({"keep": keep, "proba": p.proba, "chunk_rows": self.spec.chunk_rows})
         return op.transformer(Trained(model, spec), dataset)
 
 
-KINDS = {"impute": ImputeStep, "tfidf": TfidfStep, "predict": PredictStep}
+KINDS = {"impute": ImputeStep, "tfidf": TfidfStep, "train": TrainStep, "predict": PredictStep}
 
 
 def runner(spec: Spec, step: Step) -> Stateless:
     return KINDS[step.kind](spec, step)
-
-
-def save_state(path: str, runner_: Stateless, state) -> None:
-    """A step's state without wall-clock times: the same fit saves the same bytes."""
-    sidecar: dict = {}
-    payload = state.to_payload(sidecar)
-    params = runner_.op().params.model_dump()
-    save_envelope(path, Envelope(runner_.step.kind, params, payload, sidecar, state.seen,
-                                 "", state.updates), stamped=False)
