@@ -161,9 +161,10 @@ def test_train_predict_evaluate_from_s3_on_a_cluster_equal_local(remote_data, tm
 
 
 def test_a_pipeline_from_s3_to_s3_on_a_cluster_equals_local(remote_data, tmp_path):
-    """Two runs, new partitions in between: inputs and outputs on S3, fits and writes on
-    a local Dask cluster, the state folder local; the same as the same runs on disk."""
+    """Two runs, new partitions in between: inputs, outputs and the state folder on S3,
+    fits and writes on a local Dask cluster; the same as the same runs on disk."""
     from bigprep.pipeline import load_spec, run_pipeline
+    from bigprep.pipeline.status import pipeline_status
 
     fs, endpoint, prefix, paths = remote_data
     storage = {"endpoint_url": endpoint}
@@ -172,13 +173,14 @@ def test_a_pipeline_from_s3_to_s3_on_a_cluster_equals_local(remote_data, tmp_pat
              "chunk_rows: 256\n")
     remote = tmp_path / "remote.yaml"
     remote.write_text(f"name: remote\ninput: s3://{prefix}/night/\n"
-                      f"output: s3://{prefix}/piped/\nstate: state-remote/\n{steps}")
+                      f"output: s3://{prefix}/piped/\nstate: s3://{prefix}/state/\n{steps}")
     local = tmp_path / "local.yaml"
     local.write_text(f"name: local\ninput: night/\noutput: piped/\nstate: state-local/\n{steps}")
     (tmp_path / "night").mkdir()
     names = [os.path.basename(p) for p in paths]
     with Executor(workers=2) as executor:
         for batch in (paths[:2], paths[2:]):
+            fs.pipe_file(f"{prefix}/state/steps/1-impute.g2.json", b"left by a killed run")
             for p in batch:
                 fs.put_file(p, f"{prefix}/night/{os.path.basename(p)}")
                 os.link(p, tmp_path / "night" / os.path.basename(p))
@@ -189,9 +191,12 @@ def test_a_pipeline_from_s3_to_s3_on_a_cluster_equals_local(remote_data, tmp_pat
     for name in names:
         with fs.open(f"{prefix}/piped/{name}") as fh:
             assert pl.read_parquet(fh).equals(pl.read_parquet(tmp_path / "piped" / name)), name
+    fs.get(f"{prefix}/state", str(tmp_path / "state-remote"), recursive=True)
     ledgers = [json.loads((tmp_path / f"state-{k}" / "ledger.json").read_text())
                for k in ("remote", "local")]
     assert ledgers[0]["states"] == ledgers[1]["states"]
+    assert sorted(os.listdir(tmp_path / "state-remote" / "steps")) == \
+        sorted(os.listdir(tmp_path / "state-local" / "steps"))  # only the named states
     imputers = [bigprep.Imputer.load(str(tmp_path / f"state-{k}" / ledger["states"]["1-impute"]))
                 for k, ledger in zip(("remote", "local"), ledgers)]
     assert imputers[0].statistics_ == imputers[1].statistics_
@@ -200,3 +205,6 @@ def test_a_pipeline_from_s3_to_s3_on_a_cluster_equals_local(remote_data, tmp_pat
              for k, ledger in zip(("remote", "local"), ledgers)]
     assert tfidf[0].vocabulary_ == tfidf[1].vocabulary_
     assert list(tfidf[0].idf_) == list(tfidf[1].idf_)
+    status = pipeline_status(load_spec(str(remote)), {"endpoint_url": endpoint})
+    assert status["partitions"]["done"] == len(names) and status["runs"] == 2
+    assert "unknown" not in status["states"]["1-impute"]["age"]

@@ -8,6 +8,7 @@ import os
 import click
 
 from ..errors import BigprepError
+from ..io.storage import options_from
 from .common import console, execution_options, fail
 
 # a run's errors name what the spec calls them: the steps' keys are the API's parameter
@@ -67,9 +68,9 @@ def run(spec_path, full, dry_run, keep_going, retry_failed, reprocess_changed, l
 
     The state folder's ledger knows every partition done, by content (size and a
     hash of its Parquet footer): new files are processed whatever their names,
-    a file rewritten in place is reported as changed. Steps are fused: each fit
-    reads the new partitions once, and all steps are applied in one read and one
-    write per partition. Exit code 0 when done and when there was nothing new; 1 on
+    a file rewritten in place is reported as changed. Steps are fused: the fits of
+    adjacent steps share a read of the new partitions, and all steps are applied in
+    one read and one write per partition. Exit code 0 when done and when there was nothing new; 1 on
     a data error (nothing recorded), 2 on a spec error, 3 when --keep-going recorded
     failed partitions.
 
@@ -138,7 +139,9 @@ _SKIPPED = {"changed": "their content changed since they were done; --reprocess-
 @click.command()
 @click.argument("spec_path", metavar="SPEC")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
-def status(spec_path, as_json):
+@click.option("--storage-option", "storage_option", multiple=True, metavar="KEY=VALUE",
+              help="Option for s3://, gs://, ... paths, as for run.")
+def status(spec_path, as_json, storage_option):
     """Show what a pipeline has done: runs, partitions done / new / changed, states.
 
     \b
@@ -149,7 +152,7 @@ def status(spec_path, as_json):
 
     spec = _spec(spec_path)
     try:
-        info = pipeline_status(spec)
+        info = pipeline_status(spec, options_from(storage_option))
     except BigprepError as err:
         raise fail(err, SPEC_KEYS) from None
     if as_json:

@@ -21,6 +21,8 @@ import os
 import posixpath
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ..engine.executor import Executor
@@ -34,6 +36,7 @@ from ..io.statefile import now
 from ..io.storage import is_remote
 from ..ops.base import fit_together
 from .ledger import Ledger, content_key
+from .remote import working_copy
 from .spec import Spec
 from .steps import runner, view
 
@@ -60,12 +63,15 @@ class RunReport:
                 "skipped": self.skipped, "steps": self.steps}
 
 
-def state_folder(spec: Spec) -> str:
-    """The local folder holding the ledger, the states and the lock."""
-    if is_remote(spec.state):
-        raise BigprepError(f"`state` {spec.state}: a pipeline's state folder is local (it "
-                           "holds the lock and the ledger); inputs and output may be URLs.")
-    return spec.state
+@contextmanager
+def state_folder(spec: Spec, options: dict, write: bool = True) -> Iterator[str]:
+    """The local folder holding the ledger, the states and the lock: ``state`` itself,
+    or a working copy of a URL's, synced back when the run ends (see remote.py)."""
+    if not is_remote(spec.state):
+        yield spec.state
+        return
+    with working_copy(spec.state, options, write=write) as folder:
+        yield folder
 
 
 def list_inputs(spec: Spec, ledger: Ledger, options: dict, keep_going: bool,
@@ -111,9 +117,10 @@ def run_pipeline(spec: Spec, *, full: bool = False, dry_run: bool = False,
     says what would be done and does nothing.
     """
     started = time.monotonic()
-    folder = state_folder(spec)
     report = RunReport(spec.name, "done")
-    with locked(None if dry_run else os.path.join(folder, "pipeline"), "state"):
+    options = dict(storage_options or {})
+    with state_folder(spec, options, write=not dry_run) as folder, \
+            locked(None if dry_run else os.path.join(folder, "pipeline"), "state"):
         ledger = Ledger.load(folder, spec.name)
         if not dry_run:  # what a killed run left: states the ledger does not name
             _remove_unnamed(folder, set(ledger.states.values()))
@@ -121,7 +128,7 @@ def run_pipeline(spec: Spec, *, full: bool = False, dry_run: bool = False,
             _run(spec, ledger, folder, report, full=full, dry_run=dry_run,
                  keep_going=keep_going, retry_failed=retry_failed,
                  reprocess_changed=reprocess_changed, executor=executor or Executor(),
-                 options=dict(storage_options or {}))
+                 options=options)
         except BigprepError as err:
             if not dry_run:  # the ledger as it is: the previous one, or the first phase's
                 report.status = "failed"

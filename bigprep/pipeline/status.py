@@ -5,15 +5,20 @@ from __future__ import annotations
 import os
 import time
 
+from ..io.storage import is_remote
 from .ledger import Ledger
+from .remote import modified
 from .run import list_inputs, state_folder
 from .spec import Spec
 
 
 def pipeline_status(spec: Spec, storage_options: dict | None = None) -> dict:
-    folder = state_folder(spec)
-    ledger = Ledger.load(folder, spec.name)
-    dataset, unlisted = list_inputs(spec, ledger, storage_options or {}, keep_going=True)
+    options = storage_options or {}
+    with state_folder(spec, options, write=False) as folder:
+        ledger = Ledger.load(folder, spec.name)
+        states = {key: {"file": name, "age": _age(_saved(spec, folder, name, options))}
+                  for key, name in ledger.states.items()}
+    dataset, unlisted = list_inputs(spec, ledger, options, keep_going=True)
     listed = list(dataset.partitions) if dataset is not None else []
     kinds = ledger.classify(listed, spec.version)
     counts = {k: len(v) for k, v in kinds.items()}
@@ -21,11 +26,6 @@ def pipeline_status(spec: Spec, storage_options: dict | None = None) -> dict:
     known = [key for key in unlisted if key in ledger.partitions]
     counts["failed"] += len(known)
     counts["unreadable"] = len(unlisted) - len(known)  # new, and fails to be listed
-    states = {}
-    for key, name in ledger.states.items():
-        path = os.path.join(folder, name)
-        age = time.time() - os.path.getmtime(path) if os.path.exists(path) else None
-        states[key] = {"file": name, "age": _age(age)}
     return {"pipeline": spec.name, "spec_version": spec.version,
             "fitted_with": ledger.spec_version, "runs": len(ledger.runs),
             "last_run": ledger.runs[-1] if ledger.runs else None, "partitions": counts,
@@ -35,6 +35,16 @@ def pipeline_status(spec: Spec, storage_options: dict | None = None) -> dict:
             "unreadable": {p.rel: error for key, (p, error) in unlisted.items()
                            if key not in known},
             "states": states}
+
+
+def _saved(spec: Spec, folder: str, name: str, options: dict) -> float | None:
+    """Seconds since the state ``name`` was saved (None: it is missing)."""
+    if is_remote(spec.state):
+        when = modified(spec.state, name, options)
+    else:
+        path = os.path.join(folder, name)
+        when = os.path.getmtime(path) if os.path.exists(path) else None
+    return None if when is None else time.time() - when
 
 
 def _age(seconds: float | None) -> str:
