@@ -76,15 +76,22 @@ def save_envelope(path: str, envelope: Envelope, options: dict | None = None,
 
 
 def _npz_bytes(arrays: dict) -> bytes:
-    """``np.savez`` of byte arrays, reproducibly: no time stamp in the zip, so the same
-    state gives the same bytes and the same content-hash name."""
+    """``np.savez`` of byte arrays, reproducibly (see ``timeless_zip``)."""
+    members = []
+    for key, value in arrays.items():
+        array = io.BytesIO()
+        np.lib.format.write_array(array, np.frombuffer(value, dtype=np.uint8))
+        members.append((f"{key}.npy", array.getvalue()))
+    return timeless_zip(members)
+
+
+def timeless_zip(members) -> bytes:
+    """A zip (stored) of ``(name, bytes)`` members without time stamps: the same content
+    gives the same bytes, so the same content-hash name."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        for key, value in arrays.items():
-            array = io.BytesIO()
-            np.lib.format.write_array(array, np.frombuffer(value, dtype=np.uint8))
-            archive.writestr(zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0)),
-                             array.getvalue())
+        for name, data in members:
+            archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
     return buffer.getvalue()
 
 

@@ -9,12 +9,14 @@ another format, a changed file, or any type outside scikit-learn and numpy.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
+import zipfile
 
 from ..errors import BigprepError
 from ..io.sink import atomic_path, sweep_temporary, write_json_atomic
-from ..io.statefile import Envelope, load_envelope
+from ..io.statefile import Envelope, load_envelope, timeless_zip
 from ..ops.encode import FeatureSpec
 from .estimators import TrainOptions
 
@@ -27,7 +29,7 @@ def save_model(out_dir: str, model, spec: FeatureSpec, options: TrainOptions,
     import skops.io as sio
 
     os.makedirs(out_dir, exist_ok=True)
-    blob = sio.dumps(model)
+    blob = reproducible(sio.dumps(model))
     digest = hashlib.sha256(blob).hexdigest()
     name = f"model.{digest[:16]}.skops"
     with atomic_path(os.path.join(out_dir, name)) as tmp, open(tmp, "wb") as fh:
@@ -40,6 +42,28 @@ def save_model(out_dir: str, model, spec: FeatureSpec, options: TrainOptions,
         if other != name and re.fullmatch(r"model(\.[0-9a-f]{16})?\.skops", other):
             os.remove(os.path.join(out_dir, other))
     sweep_temporary(out_dir)  # what a killed save left (the caller holds the model's lock)
+
+
+_ID = re.compile(r'("__id__": |"file": ")(\d+)')
+
+
+def reproducible(blob: bytes) -> bytes:
+    """A skops file made reproducible: skops names objects by their memory address and
+    stamps the zip with times; number the objects in order of appearance instead and
+    drop the times, so the same model saves the same bytes (and the same file name)."""
+    with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+        members = {i.filename: archive.read(i) for i in archive.infolist()}
+    schema = members.pop("schema.json").decode()
+    number: dict = {}
+    schema = _ID.sub(lambda m: m[1] + str(number.setdefault(m[2], len(number) + 1)), schema)
+    arrays = []
+    for name, data in members.items():
+        stem, dot, ext = name.partition(".")
+        if not (stem.isdigit() and stem in number):
+            raise BigprepError(f"the model file holds a member skops names {name!r}, which "
+                               "this version of bigprep does not know; update bigprep.")
+        arrays.append((f"{number[stem]}{dot}{ext}", data))
+    return timeless_zip(sorted(arrays) + [("schema.json", schema.encode())])
 
 
 # The only types a bigprep model file may hold; anything else is refused.

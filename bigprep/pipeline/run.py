@@ -31,7 +31,7 @@ from ..errors import BigprepError
 from ..io.commit import Commit, run_key
 from ..io.dataset import Dataset, Partition, fingerprint, open_dataset, resolve_paths
 from ..io.lock import locked
-from ..io.sink import check_out_dir
+from ..io.sink import check_out_dir, sweep_temporary
 from ..io.statefile import now
 from ..io.storage import is_remote
 from ..ops.base import fit_together
@@ -122,8 +122,10 @@ def run_pipeline(spec: Spec, *, full: bool = False, dry_run: bool = False,
     with state_folder(spec, options, write=not dry_run) as folder, \
             locked(None if dry_run else os.path.join(folder, "pipeline"), "state"):
         ledger = Ledger.load(folder, spec.name)
-        if not dry_run:  # what a killed run left: states the ledger does not name
+        if not dry_run and os.path.isdir(folder):
+            # what a killed run left: states the ledger does not name, temporary files
             _remove_unnamed(folder, set(ledger.states.values()))
+            sweep_temporary(folder)
         try:
             _run(spec, ledger, folder, report, full=full, dry_run=dry_run,
                  keep_going=keep_going, retry_failed=retry_failed,
