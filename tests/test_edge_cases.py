@@ -228,3 +228,17 @@ def test_dictionary_encoded_text_is_text(tmp_path):
     a = TfidfVectorizer().fit(plain, text_column="body")
     b = TfidfVectorizer().fit(cat, text_column="body")
     assert a.vocabulary_ == b.vocabulary_ and len(a.vocabulary_) == 4
+
+
+def test_nested_columns_are_left_alone_by_a_strategy_and_refused_by_name(tmp_path):
+    """A statistic of lists is not a fill (its mode was saved as a scalar before)."""
+    import bigprep
+
+    path = tmp_path / "a.parquet"
+    pl.DataFrame({"a": [1.0, None, 3.0], "k": [["x"], None, []]}).write_parquet(path)
+    imputer = bigprep.Imputer(strategy="mode")
+    imputer.fit_transform(str(path), out=str(tmp_path / "out"), save=str(tmp_path / "s.json"))
+    out = pl.read_parquet(tmp_path / "out" / "a.parquet")
+    assert out["a"].to_list() == [1.0, 1.0, 3.0] and out["k"].null_count() == 1
+    with pytest.raises(bigprep.BigprepError, match="k=mode: 'k' is List"):
+        bigprep.Imputer(columns={"k": "mode"}).fit(str(path))

@@ -500,8 +500,9 @@ def test_keep_going_exit_code_and_json(tmp_path):
     copy_parts(SENSORS, tmp_path / "data", names[:2])
     spoil(SENSORS / names[2], tmp_path / "data" / names[2], "drift")
     spec = write_spec(tmp_path, "p", STATISTICS)
-    plain = cli("run", spec, "-q")
+    plain = cli("run", spec, "-q", "--log-json")
     assert plain.returncode == 1 and names[2] in plain.stderr
+    assert json.loads(plain.stdout)["status"] == "failed"
     kept = cli("run", spec, "--keep-going", "--log-json", "-q")
     assert kept.returncode == 3, kept.stderr
     line = json.loads(kept.stdout)
@@ -530,3 +531,62 @@ def test_reprocess_changed_rewrites_outputs_with_the_saved_states(tmp_path):
     ledger = json.loads(ledger_path.read_text())
     assert ledger["states"]["1-impute"] == state  # the states learned nothing
     assert run_pipeline(spec).status == "nothing new"
+
+
+def test_a_failed_rewrite_of_a_done_partition_stays_changed(tmp_path):
+    """A done file re-uploaded broken is recorded as failed without forgetting that its
+    old rows are in the states: once complete again it is changed, not new."""
+    names = parts(SENSORS)
+    copy_parts(SENSORS, tmp_path / "data", names[:3])
+    spec = load_spec(str(write_spec(tmp_path, "p", STATISTICS)))
+    run_pipeline(spec)
+    spoil(SENSORS / names[1], tmp_path / "data" / names[1], "drift")
+    report = run_pipeline(spec, keep_going=True)
+    assert list(report.failed) == [names[1]] and report.status == "failed"
+    frame = pl.read_parquet(SENSORS / names[1]).head(100)
+    frame.write_parquet(tmp_path / "data" / names[1])  # complete again, other rows
+    again = run_pipeline(spec)
+    assert again.processed == [] and again.skipped == {"changed": [names[1]]}
+    retried = run_pipeline(spec, retry_failed=True)  # nothing failed any more
+    assert retried.status == "nothing new"
+
+
+def test_a_drifted_backfill_that_sorts_first_is_the_one_set_aside(tmp_path):
+    names = parts(SENSORS)
+    copy_parts(SENSORS, tmp_path / "data", names[1:3])
+    spec = load_spec(str(write_spec(tmp_path, "p", STATISTICS)))
+    run_pipeline(spec)
+    spoil(SENSORS / names[0], tmp_path / "data" / names[0], "drift")  # older name
+    copy_parts(SENSORS, tmp_path / "data", names[3:4])
+    report = run_pipeline(spec, keep_going=True)
+    assert list(report.failed) == [names[0]] and report.processed == [names[3]]
+    info = pipeline_status(spec)
+    assert info["partitions"]["done"] == 3 and info["partitions"]["failed"] == 1
+
+
+def test_reprocess_changed_refuses_fills_across_partitions(tmp_path):
+    names = parts(SENSORS)
+    copy_parts(SENSORS, tmp_path / "data", names[:2])
+    spec = load_spec(str(write_spec(tmp_path, "p", IMPUTE)))
+    run_pipeline(spec)
+    pl.read_parquet(SENSORS / names[0]).head(50).write_parquet(tmp_path / "data" / names[0])
+    with pytest.raises(BigprepError, match=r"reprocess_changed.*in order.*full"):
+        run_pipeline(spec, reprocess_changed=True)
+
+
+def test_an_impute_with_a_strategy_does_not_fuse_after_a_step_that_adds_columns(
+        tmp_path, monkeypatch):
+    copy_parts(SENSORS, tmp_path / "data", parts(SENSORS)[:2])
+    steps = ("\n  - tfidf: {text_column: note, keywords: 2, vectors: false}"
+             "\n  - impute: {columns: {temp: median}, strategy: mode}\n")
+    spec = load_spec(str(write_spec(tmp_path, "p", steps)))
+    reductions = Reductions(monkeypatch)
+    run_pipeline(spec)
+    assert reductions.labels == ["tfidf", "impute"]  # impute also plans `keywords`
+
+
+def test_validate_a_train_step_needs_a_target(tmp_path):
+    path = write_spec(tmp_path, "p", "\n  - train: {model: logistic, features: [temp]}\n")
+    with pytest.raises(UsageError, match=r"p\.yaml:6: train: a classification model "
+                                         r"\(logistic\) needs target"):
+        load_spec(str(path))

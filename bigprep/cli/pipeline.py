@@ -93,6 +93,9 @@ def run(spec_path, full, dry_run, keep_going, retry_failed, reprocess_changed, l
                               retry_failed=retry_failed, reprocess_changed=reprocess_changed,
                               executor=executor, storage_options=storage)
     except BigprepError as err:
+        if log_json:  # one line per run, failed ones too
+            click.echo(json.dumps({"pipeline": spec.name, "status": "failed",
+                                   "error": err.render(SPEC_KEYS)}))
         raise fail(err, SPEC_KEYS) from None
     if log_json:
         click.echo(json.dumps(report.to_json()))

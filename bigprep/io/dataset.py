@@ -212,6 +212,17 @@ def _open(path: str, options: dict | None = None, pages: bool = False,
                            "or leave it out of the inputs; nothing was written.", path) from None
 
 
+class SchemaDrift(BigprepError):
+    """A partition (``partition``) whose schema differs from the first one's (``first``)."""
+
+    def __init__(self, message: str, partition: str | None = None, first: str = ""):
+        super().__init__(message, partition)
+        self.first = first
+
+    def __reduce__(self):
+        return type(self), (self.raw, self.partition, self.first)
+
+
 def _same_types(a: pa.Schema, b: pa.Schema) -> bool:
     """Same columns of the same logical types (string and large_string are one type)."""
     return a.names == b.names and pl.Schema(a) == pl.Schema(b)
@@ -243,7 +254,7 @@ def fingerprint(path: str, options: dict | None = None) -> tuple[int, str]:
 
 def _unreadable(path: str, exc: OSError) -> BigprepError:
     return BigprepError(f"{path}: cannot be read ({exc}). Check that it exists and is "
-                        "readable; nothing was written.")
+                        "readable; nothing was written.", path)
 
 
 def _fingerprint_of(fh) -> tuple[int, str]:
@@ -269,7 +280,7 @@ def verify(partition: Partition) -> None:
                   if size != partition.size else "its footer changed")
         raise BigprepError(f"{partition.path}: changed while this run read it ({change}). "
                            "Nothing was published; run again once the file is complete "
-                           "and stays put.")
+                           "and stays put.", partition.path)
 
 
 def _footer(path: str, options: dict | None):
@@ -284,7 +295,7 @@ def _footer(path: str, options: dict | None):
     repeated = sorted({n for n in schema.names if schema.names.count(n) > 1})
     if repeated:
         raise BigprepError(f"{path}: column name {repeated[0]!r} appears more than once; "
-                           "rename the duplicates when the file is written.")
+                           "rename the duplicates when the file is written.", path)
     return schema, meta, size, print_
 
 
@@ -315,10 +326,10 @@ def open_dataset(inputs: Sequence[str], storage_options: dict | None = None,
                       if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)}
         elif not _same_types(file_schema, schema):
             reason = _describe_drift(path, file_schema, files[0], schema)
-            raise BigprepError(
+            raise SchemaDrift(
                 f"schema drift: in {path} {reason} (as in the first partition {files[0]}). "
                 "All partitions must share one schema: cast or rewrite that file, "
-                "or run bigprep on the two groups separately.", path)
+                "or run bigprep on the two groups separately.", path, files[0])
         sizes = tuple(meta.row_group(i).num_rows for i in range(meta.num_row_groups))
         for i in range(meta.num_row_groups):
             rg = meta.row_group(i)

@@ -86,7 +86,7 @@ def check_unseen(seen: list, dataset: Dataset) -> None:
         raise BigprepError(
             f"{repeated[0]} ({len(repeated)} file(s) in all) was already merged into this "
             "state; merging it again would count its rows twice. Give only new partitions, "
-            "or fit a new state on all of them.")
+            "or fit a new state on all of them.", repeated[0])
 
 
 def seen_of(dataset: Dataset) -> list:

@@ -70,7 +70,7 @@ class Ledger:
     def classify(self, partitions, spec_version: str) -> dict[str, list[Partition]]:
         """Partitions by what the ledger says: new, done, changed (the path was done
         with other content), failed, stale (done by another spec version)."""
-        done_paths = {e["path"] for e in self.partitions.values() if e["status"] == "done"}
+        done_paths = self.done_paths()
         out: dict[str, list[Partition]] = {k: [] for k in
                                            ("new", "done", "changed", "failed", "stale")}
         for p in partitions:
@@ -85,6 +85,9 @@ class Ledger:
                 out["done"].append(p)
         return out
 
+    def done_paths(self) -> set[str]:
+        return {e["path"] for e in self.partitions.values() if e["status"] == "done"}
+
     def missing(self, partitions) -> list[str]:
         """Paths the ledger has done that are no longer among the inputs."""
         present = {content_key(p) for p in partitions}
@@ -92,13 +95,16 @@ class Ledger:
                       if k not in present and e["status"] == "done")
 
     def record(self, partitions, status: str, run: int, spec_version: str,
-               error: str | None = None) -> None:
+               errors: dict | None = None) -> None:
+        """Partitions done (or failed, with ``errors`` by relative path)."""
         for p in partitions:
-            # a changed file replaces the entry of its earlier content
-            for key in [k for k, e in self.partitions.items() if e["path"] == p.rel]:
+            # done content replaces every entry of its path; a failure never replaces a
+            # done entry (its rows are in the states: the path stays "changed")
+            for key in [k for k, e in self.partitions.items() if e["path"] == p.rel
+                        and (status == "done" or e["status"] != "done")]:
                 del self.partitions[key]
             entry = {"path": p.rel, "size": p.size, "rows": p.rows, "spec": spec_version,
                      "status": status, "run": run}
-            if error:
-                entry["error"] = error
+            if errors and p.rel in errors:
+                entry["error"] = errors[p.rel]
             self.partitions[content_key(p)] = entry

@@ -29,7 +29,14 @@ from ..engine.executor import Executor
 from ..engine.passes import Chained, write_each
 from ..errors import BigprepError
 from ..io.commit import Commit, run_key
-from ..io.dataset import Dataset, Partition, fingerprint, open_dataset, resolve_paths
+from ..io.dataset import (
+    Dataset,
+    Partition,
+    SchemaDrift,
+    fingerprint,
+    open_dataset,
+    resolve_paths,
+)
 from ..io.lock import locked
 from ..io.sink import check_out_dir, sweep_temporary
 from ..io.statefile import now
@@ -89,19 +96,26 @@ def list_inputs(spec: Spec, ledger: Ledger, options: dict, keep_going: bool,
         except BigprepError as err:
             if err.partition not in files:
                 raise
-            size, print_ = fingerprint(err.partition, options)
-            bad = Partition(err.partition, _rel(err.partition, root), 0, (), size=size,
-                            fingerprint=print_)
-            known = ledger.partitions.get(content_key(bad), {}).get("status") == "failed"
-            if not (keep_going or known and not retry_failed):
-                raise
+            bad = _unlisted(err.partition, root, options)
+            if _status(ledger, bad) == "done" and isinstance(err, SchemaDrift):
+                bad = _unlisted(err.first, root, options)  # the first file is the odd one
+            status = _status(ledger, bad)
+            if status == "done" or not (keep_going or status == "failed" and not retry_failed):
+                raise  # a partition done before is never set aside
             unlisted[content_key(bad)] = (bad, str(err))
-            files.remove(err.partition)
+            files.remove(bad.path)
     return None, unlisted
 
 
-def _rel(path: str, root: str) -> str:
-    return posixpath.relpath(path, root) if is_remote(path) else os.path.relpath(path, root)
+def _unlisted(path: str, root: str, options: dict) -> Partition:
+    """A partition known only by its path and content (its footer cannot be used)."""
+    size, print_ = fingerprint(path, options)
+    rel = posixpath.relpath(path, root) if is_remote(path) else os.path.relpath(path, root)
+    return Partition(path, rel, 0, (), size=size, fingerprint=print_)
+
+
+def _status(ledger: Ledger, partition: Partition) -> str | None:
+    return ledger.partitions.get(content_key(partition), {}).get("status")
 
 
 def run_pipeline(spec: Spec, *, full: bool = False, dry_run: bool = False,
@@ -157,17 +171,27 @@ def _run(spec: Spec, ledger: Ledger, folder: str, report: RunReport, *, full, dr
               if retry_failed or ledger.partitions.get(key, {}).get("status") != "failed"}
     kinds["failed"] += [p for key, (p, _) in unlisted.items() if key not in failed]
     again: list = []
+    runners = [runner(spec, step) for step in spec.steps]
     if full:
         todo = listed
+        report.skipped = {"failed": [p.rel for key, (p, _) in unlisted.items()
+                                     if key not in failed]}
     else:
         _refuse_changed_spec(spec, ledger)
-        todo = [p for p in kinds["failed"] if p in listed] if retry_failed else kinds["new"]
+        todo = kinds["new"]
         again = kinds["changed"] if reprocess_changed else []
+        if retry_failed:  # a failed new content of a path done before: applied only
+            done_paths = ledger.done_paths()
+            retried = [p for p in kinds["failed"] if p in listed]
+            todo = [p for p in retried if p.rel not in done_paths]
+            again = [p for p in retried if p.rel in done_paths]
+        if again:
+            _refuse_ordered_reapply(runners)
         taken = {"failed"} if retry_failed else {"new", "changed"} if again else {"new"}
         report.skipped = {k: [p.rel for p in v] for k, v in kinds.items()
                           if k in ("new", "changed", "failed", "stale") and v
                           and k not in taken}
-    runners = [runner(spec, step) for step in spec.steps]
+    report.skipped = {k: v for k, v in report.skipped.items() if v}
     if dry_run:
         report.status, report.processed = "dry run", [p.rel for p in todo]
         report.plan = _plan_text(spec, runners, todo, again, ledger, full)
@@ -186,9 +210,7 @@ def _run(spec: Spec, ledger: Ledger, folder: str, report: RunReport, *, full, dr
                           keep_going, executor, options, report, bad)
         report.reapplied = [p.rel for p in redone]
     if bad:
-        ledger.record(bad, "failed", ledger.generation, spec.version)
-        for p in bad:
-            ledger.partitions[content_key(p)]["error"] = report.failed[p.rel]
+        ledger.record(bad, "failed", ledger.generation, spec.version, report.failed)
         report.status = "partly done" if done or report.reapplied else "failed"
 
 
@@ -237,7 +259,7 @@ def _apply(spec, ledger, folder, runners, todo, everything, learn, full, executo
                                   and (name := ledger.states.get(r.step.key))}
         transforms, fitted = fit_steps(runners, dataset, executor, priors, learn)
         states = {r.step.key: (r, f) for r, f in zip(runners, fitted) if r.stateful}
-        report.steps = [{"step": r.step.label, "kind": r.step.kind,
+        report.steps = report.steps if not learn else [{"step": r.step.label, "kind": r.step.kind,
                          "updated" if r.step.key in priors else "fitted": r.stateful}
                         for r in runners]
         files = write_each(dataset, commit, Chained(transforms), executor,
@@ -293,11 +315,13 @@ def fused(runners, dataset, priors: dict, learn: bool = True) -> list:
             if not group:
                 raise
             break  # it reads a column an earlier step makes: it plans after that step
-        reads = job.reads if job is not None else []
-        if group and (reads is None or written & set(reads) or not r.by_name()):
+        reads = job.reads if job is not None and job.template is not None else []
+        if group and (written is None or reads is None or written & set(reads)
+                      or not r.by_name()):
             break
         group.append((r, job))
-        written |= r.writes(job)
+        writes = r.writes(job)
+        written = None if written is None or writes is None else written | writes
     return group
 
 
@@ -307,6 +331,18 @@ def _refuse_changed_spec(spec: Spec, ledger: Ledger) -> None:
             f"{spec.path}: the steps changed since the saved states were fitted (spec "
             f"version {ledger.spec_version}, now {spec.version}); merging new partitions "
             "into them would mix two definitions. Run with `full` to refit everything.")
+
+
+def _refuse_ordered_reapply(runners) -> None:
+    """Applying saved states to a changed partition without its neighbours' boundary
+    values would fill its first and last gaps from the wrong rows."""
+    for r in runners:
+        if r.step.kind == "impute" and r.fills_in_order():
+            raise BigprepError(
+                f"`reprocess_changed`: {r.step.label} fills across partitions in order "
+                "(ffill / bfill / interpolate), and the saved state does not keep the "
+                "boundary values around a partition done earlier, so its output cannot be "
+                "rewritten exactly. Refit over everything with `full`.")
 
 
 def _save_states(ledger: Ledger, folder: str, spec: Spec, states: dict, todo, full: bool
@@ -319,8 +355,9 @@ def _save_states(ledger: Ledger, folder: str, spec: Spec, states: dict, todo, fu
     for key, (r, fitted) in states.items():
         names[key] = os.path.join("steps", r.state_name(generation))
         r.save(os.path.join(folder, names[key]), fitted)
-    if full:
-        ledger.partitions = {}
+    if full:  # every partition again, but not the failures it could not list
+        ledger.partitions = {k: e for k, e in ledger.partitions.items()
+                             if e["status"] == "failed"}
     ledger.generation, ledger.spec_version, ledger.states = generation, spec.version, names
     ledger.record(todo, "done", generation, spec.version)
     return list(names.values())

@@ -14,12 +14,13 @@ import json
 import os
 from dataclasses import dataclass
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..errors import UsageError
 from ..io.dataset import DEFAULT_CHUNK_ROWS
 from ..io.storage import is_remote
 from ..models.estimators import TrainOptions
+from ..models.families import TASK_OF
 from ..models.predict import PredictParams
 from ..ops.base import Checked, Compression, validate
 from ..ops.impute.operation import ImputeParams
@@ -40,6 +41,13 @@ class TrainStep(TrainOptions):
     features: tuple[str, ...] = Field((), description="Feature columns as glob patterns "
                                       "(every column but the target).")
     categorical: tuple[str, ...] = Field((), description="Columns to one-hot encode.")
+
+    @model_validator(mode="after")
+    def _target(self):
+        if TASK_OF[self.model] != "cluster" and not self.target:
+            raise ValueError(f"a {TASK_OF[self.model]} model ({self.model}) needs `target`, "
+                             "the column to predict")
+        return self
 
     @field_validator("features", "categorical", mode="before")
     @classmethod

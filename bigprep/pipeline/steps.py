@@ -20,8 +20,10 @@ from ..models.predict import Predict, Trained
 from ..models.store import load_model, save_model
 from ..models.train import new_model, train
 from ..ops.base import Planned, planned, seen_of
+from ..ops.impute import scan as scanning
 from ..ops.impute.apply import INDICATOR_SUFFIX
 from ..ops.impute.operation import Impute
+from ..ops.impute.strategies import parse_chain
 from ..ops.tfidf.operation import Tfidf, TfidfParams
 from .spec import Spec, Step, made
 
@@ -54,8 +56,10 @@ class Stateless:
         steps fused with it add their columns is the plan made after)."""
         return True
 
-    def writes(self, job: Planned | None) -> set:
-        """The columns its transform fills or adds."""
+    def writes(self, job: Planned | None) -> set | None:
+        """The columns its transform fills or adds (None: not known before fitting)."""
+        if getattr(self.step.params, "proba", False):
+            return None  # proba_CLASS columns: the classes are the model's
         return set(made(self.step))
 
     def load(self, path: str):
@@ -85,8 +89,15 @@ class ImputeStep(Reduction):
     def op(self) -> Impute:
         return Impute({**self.step.params.model_dump(), "chunk_rows": self.spec.chunk_rows})
 
-    def by_name(self) -> bool:
-        return bool(self.step.params.columns)
+    def fills_in_order(self) -> bool:
+        """Whether a fill carries values across rows (ffill, bfill, interpolate)."""
+        p = self.step.params
+        chains = list((p.columns or {}).values()) + ([p.strategy] if p.strategy else [])
+        return any(s.kind in scanning.NEEDS for chain in chains
+                   for s in parse_chain(chain, "`columns`"))
+
+    def by_name(self) -> bool:  # a `strategy` also plans every other column
+        return bool(self.step.params.columns) and self.step.params.strategy is None
 
     def writes(self, job: Planned) -> set:
         filled = {p.column for p in job.plan.plans}

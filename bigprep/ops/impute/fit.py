@@ -253,7 +253,8 @@ def finish(params, planned: ImputePlan, reduced: Fields | None, dataset: Dataset
                 f"{params.order_by!r} decreases within its group across the stream (an "
                 f"earlier row or partition{earlier} holds a later value). bigprep does not "
                 "sort: sort the data, or check the partition order (natural sort of the "
-                "paths).") from None
+                "paths). A partition that belongs before data already done can only come "
+                "in with a fit over everything (a pipeline's `full`).", part.path) from None
         if learn:
             state.tail = tail
     for p in planned.plans:  # fail now, before anything is written

@@ -106,6 +106,10 @@ def plan_columns(schema: dict, null_counts: dict, *, strategy: str | None,
             raise BigprepError(f"`columns` {name}={text}: column {name!r} is not in the data. "
                                f"Columns: {', '.join(schema)}.")
         steps = parse_chain(text, f"`columns` {name}=")
+        if schema[name].is_nested():
+            raise BigprepError(f"`columns` {name}={text}: {name!r} is {schema[name]}, a list "
+                               "or struct per row; bigprep imputes columns of one value a "
+                               "row. Leave it out (or flatten it first).")
         for step in steps:
             if not serves(step, schema[name]):
                 raise BigprepError(
@@ -118,6 +122,9 @@ def plan_columns(schema: dict, null_counts: dict, *, strategy: str | None,
     default = parse_chain(strategy, "`strategy`") if strategy else None
     for name, dtype in schema.items():
         if name in columns or name in exclude:
+            continue
+        if dtype.is_nested():  # a statistic of lists is not a fill anyone asked for
+            skipped[name] = f"{dtype}: a list or struct per row, not imputed"
             continue
         if null_counts.get(name, None) == 0 and not include_clean:
             skipped[name] = "no nulls"
