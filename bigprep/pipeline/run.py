@@ -97,8 +97,9 @@ def list_inputs(spec: Spec, ledger: Ledger, options: dict, keep_going: bool,
             if err.partition not in files:
                 raise
             bad = _unlisted(err.partition, root, options)
-            if _status(ledger, bad) == "done" and isinstance(err, SchemaDrift):
-                bad = _unlisted(err.first, root, options)  # the first file is the odd one
+            if isinstance(err, SchemaDrift) and _first_is_odd(err, bad, files, ledger,
+                                                              root, options):
+                bad = _unlisted(err.first, root, options)
             status = _status(ledger, bad)
             if status == "done" or not (keep_going or status == "failed" and not retry_failed):
                 raise  # a partition done before is never set aside
@@ -112,6 +113,26 @@ def _unlisted(path: str, root: str, options: dict) -> Partition:
     size, print_ = fingerprint(path, options)
     rel = posixpath.relpath(path, root) if is_remote(path) else os.path.relpath(path, root)
     return Partition(path, rel, 0, (), size=size, fingerprint=print_)
+
+
+def _first_is_odd(err: SchemaDrift, named: Partition, files: list, ledger: Ledger,
+                  root: str, options: dict) -> bool:
+    """Whether the first file, not the one the drift names, differs from the partitions
+    done before (a backfill with an older name): judged by a done partition's schema."""
+    first = _unlisted(err.first, root, options)
+    if _status(ledger, first) == "done":
+        return False
+    if _status(ledger, named) == "done":
+        return True
+    for path in files:  # a done partition to compare with, if any
+        if path not in (err.first, err.partition) and \
+                _status(ledger, _unlisted(path, root, options)) == "done":
+            try:
+                open_dataset([path, err.first], options, root=root)
+            except SchemaDrift:
+                return True
+            return False
+    return False
 
 
 def _status(ledger: Ledger, partition: Partition) -> str | None:
