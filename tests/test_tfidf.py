@@ -17,7 +17,7 @@ import bigprep
 from bigprep.cli import main
 from bigprep.ops.tfidf.analyze import TextOptions, terms
 from bigprep.ops.tfidf.vectors import to_csr
-from bigprep.state.counts import TERM, TermChunk, TermCounts
+from bigprep.state.counts import DOC, TERM, TermChunk, TermCounts
 from tests.helpers import read_output, write_partitions
 
 DOCS = [
@@ -219,3 +219,24 @@ def test_a_state_of_another_kind_is_refused(tmp_path):
 def test_every_tfidf_command_has_help_with_an_example(command):
     result = invoke(*command, "--help")
     assert result.exit_code == 0 and "Example:" in result.output
+
+
+ALPHABET = st.sampled_from(list("aAbZ éÉ中文字ßİΣς_1²") + [" ", "  ", "\t", "\n", "\r\n",
+                                                            "\x1c", "\x85", "\xa0", "\u3000",
+                                                            "\u2028", "e\u0301"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(docs=st.lists(st.lists(ALPHABET, max_size=12).map("".join), min_size=1, max_size=6),
+       ngrams=st.sampled_from([(1, 1), (1, 2), (2, 2), (1, 3), (2, 4), (3, 3)]),
+       lowercase=st.booleans())
+def test_char_ngrams_in_polars_equal_scikit_learns_analyzer(docs, ngrams, lowercase):
+    """Every whitespace scikit-learn's \\s knows (\\x1c, \\x85, U+3000 ...), case folding
+    of special letters, combining marks: the same n-grams, document by document."""
+    options = TextOptions(analyzer="char", ngram_range=ngrams, lowercase=lowercase)
+    assert options.fast
+    analyze = TfidfVectorizer(**options.sklearn_params()).build_analyzer()
+    got = terms(pl.Series(docs), options)
+    for i, doc in enumerate(docs):
+        mine = sorted(got.filter(pl.col(DOC) == i)[TERM].to_list())
+        assert mine == sorted(analyze(doc)), repr(doc)

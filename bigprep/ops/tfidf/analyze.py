@@ -2,9 +2,11 @@
 
 The default word analyzer (lowercase, ``(?u)\\b\\w\\w+\\b``, optional stop words and
 word n-grams) runs as polars expressions: ``[\\p{L}\\p{N}_]{2,}`` in Rust's regex is
-the same set of maximal runs of two or more word characters. Everything else
-(char / char_wb n-grams, jieba, a custom token pattern, accent stripping) calls
-scikit-learn's own analyzer per document, so it is exact by construction.
+the same set of maximal runs of two or more word characters. So does the char
+analyzer: runs of two or more whitespace characters (Python's ``\\s``, spelled out)
+become one space, then every n-gram of characters. Everything else (char_wb, jieba, a
+custom token pattern, accent stripping) calls scikit-learn's own analyzer per
+document, so it is exact by construction.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from ...state.counts import DOC, TERM
 
 DEFAULT_PATTERN = r"(?u)\b\w\w+\b"
 FAST_PATTERN = r"[\p{L}\p{N}_]{2,}"
-POS = "__bp_pos"
+# what Python's re calls \s in a str pattern (str.isspace): Rust's \s lacks \x1c-\x1f
+PY_SPACE = "[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,12 @@ class TextOptions:
 
     @property
     def fast(self) -> bool:
-        return (self.analyzer == "word" and self.tokenizer is None and self.strip_accents is None
+        """Whether polars expressions analyse the text (else scikit-learn, per document)."""
+        if self.strip_accents is not None:
+            return False
+        if self.analyzer == "char":
+            return True
+        return (self.analyzer == "word" and self.tokenizer is None
                 and self.token_pattern == DEFAULT_PATTERN)
 
 
@@ -96,13 +104,18 @@ def terms(texts: pl.Series, options: TextOptions) -> pl.DataFrame:
     texts = texts.cast(pl.String).fill_null("")  # dictionary-encoded text is text
     if options.fast:
         text = pl.col("t").str.to_lowercase() if options.lowercase else pl.col("t")
-        tokens = (pl.DataFrame({"t": texts})
-                  .select(text.str.extract_all(FAST_PATTERN).alias(TERM))
+        if options.analyzer == "char":
+            text = text.str.replace_all(f"{PY_SPACE}{{2,}}", " ")
+            pieces, separator = text.str.extract_all("(?s)."), ""
+        else:
+            pieces, separator = text.str.extract_all(FAST_PATTERN), " "
+        tokens = (pl.DataFrame({"t": texts}).select(pieces.alias(TERM))
                   .with_row_index(DOC).explode(TERM).drop_nulls(TERM))
-        stops = stop_set(options)
+        stops = stop_set(options) if options.analyzer == "word" else ()
         if stops:
             tokens = tokens.filter(~pl.col(TERM).is_in(list(stops)))
-        return _word_ngrams(tokens.with_columns(pl.col(DOC).cast(pl.Int64)), options.ngram_range)
+        return _ngrams(tokens.with_columns(pl.col(DOC).cast(pl.Int64)), options.ngram_range,
+                       separator)
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     analyze = TfidfVectorizer(**options.sklearn_params()).build_analyzer()
@@ -112,17 +125,20 @@ def terms(texts: pl.Series, options: TextOptions) -> pl.DataFrame:
             .with_columns(pl.col(DOC).cast(pl.Int64)))
 
 
-def _word_ngrams(tokens: pl.DataFrame, ngram_range: tuple[int, int]) -> pl.DataFrame:
-    """Word n-grams within each document, joined by a space (as scikit-learn)."""
+def _ngrams(tokens: pl.DataFrame, ngram_range: tuple[int, int], separator: str
+            ) -> pl.DataFrame:
+    """N-grams of consecutive tokens within each document, joined by ``separator`` (a
+    space for words, nothing for characters, as scikit-learn)."""
     low, high = ngram_range
     if (low, high) == (1, 1):
         return tokens
-    tokens = tokens.with_columns(pl.int_range(pl.len()).over(DOC).alias(POS))
     parts = [tokens.select(DOC, TERM)] if low <= 1 else []
     shifted = [pl.col(TERM)]
     for n in range(2, high + 1):
-        shifted.append(pl.col(TERM).shift(-(n - 1)).over(DOC))
+        # the token n-1 rows on, when it is of the same document (tokens are in order)
+        same = pl.col(DOC).shift(-(n - 1)) == pl.col(DOC)
+        shifted.append(pl.when(same).then(pl.col(TERM).shift(-(n - 1))))
         if n >= low:
-            gram = pl.concat_str(shifted, separator=" ")  # null where the doc ran out
+            gram = pl.concat_str(shifted, separator=separator)  # null where the doc ran out
             parts.append(tokens.select(DOC, gram.alias(TERM)).drop_nulls(TERM))
     return pl.concat(parts)
