@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self
 
 import dask
+import dask.threaded
 from dask.callbacks import Callback
 
 from ..errors import BigprepError
@@ -145,7 +146,9 @@ class Executor:
                 # stop before the caller cleans up after them; queued ones are cancelled.
                 pool = ThreadPoolExecutor(self.threads)
                 try:
-                    return dask.compute(final, scheduler="threads", pool=pool)[0]
+                    # the threaded scheduler itself, not its name: a name makes dask
+                    # import distributed to look for a client (a tenth of a second)
+                    return dask.compute(final, scheduler=dask.threaded.get, pool=pool)[0]
                 finally:
                     pool.shutdown(wait=True, cancel_futures=True)
         finally:
