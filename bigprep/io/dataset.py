@@ -299,6 +299,11 @@ def _footer(path: str, options: dict | None):
     return schema, meta, size, print_
 
 
+def relative(path: str, root: str) -> str:
+    """Where ``path`` lies below ``root`` (an output's relative path)."""
+    return posixpath.relpath(path, root) if is_remote(path) else os.path.relpath(path, root)
+
+
 def open_dataset(inputs: Sequence[str], storage_options: dict | None = None,
                  root: str | None = None) -> Dataset:
     """Read every footer (not the data): schema, row groups, null counts.
@@ -348,7 +353,7 @@ def open_dataset(inputs: Sequence[str], storage_options: dict | None = None,
                     null_counts[name] = None
                 else:
                     null_counts[name] += stats.null_count
-        rel = posixpath.relpath(path, root) if is_remote(path) else os.path.relpath(path, root)
+        rel = relative(path, root)
         checksummed = (meta.metadata or {}).get(PAGE_CHECKSUMS) is not None
         partitions.append(Partition(path=path, rel=rel, offset=offset, row_group_rows=sizes,
                                     storage=storage, size=size, fingerprint=print_,

@@ -27,6 +27,12 @@ def content_key(partition: Partition) -> str:
     return f"{partition.size}:{partition.fingerprint}"
 
 
+def belongs(rel: str, names) -> bool:
+    """Whether the file at ``rel`` (in the state folder) is one of the named states':
+    the state file, its sidecars, or a file in its model folder."""
+    return any(rel == n or rel.startswith((n + ".", n + "/")) for n in names)
+
+
 @dataclass
 class Ledger:
     pipeline: str
@@ -84,6 +90,10 @@ class Ledger:
             else:
                 out["done"].append(p)
         return out
+
+    def status(self, partition: Partition) -> str | None:
+        """What the ledger says of this content: done, failed, or None (unknown)."""
+        return self.partitions.get(content_key(partition), {}).get("status")
 
     def done_paths(self) -> set[str]:
         return {e["path"] for e in self.partitions.values() if e["status"] == "done"}

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ..errors import BigprepError
 from ..io.storage import filesystem
-from .ledger import NAME
+from .ledger import NAME, belongs
 
 STEPS = "steps"
 
@@ -66,22 +67,18 @@ def _download(fs, root: str, folder: str) -> bytes | None:
         raise BigprepError(f"{root}/{NAME}: not a bigprep ledger (not JSON). It is the "
                            "pipeline's memory: restore it, or remove it and run with "
                            "`full` to rebuild it.") from None
-    for name in _named(ledger):
-        for remote in _objects(fs, f"{root}/{STEPS}", name):
-            local = os.path.join(folder, STEPS, os.path.relpath(remote, f"{root}/{STEPS}"))
-            os.makedirs(os.path.dirname(local), exist_ok=True)
-            fs.get_file(remote, local)
+    names = _named(ledger)
+    for rel in _listing(fs, root):
+        if belongs(rel, names):
+            os.makedirs(os.path.dirname(os.path.join(folder, rel)), exist_ok=True)
+            fs.get_file(f"{root}/{rel}", os.path.join(folder, rel))
     return text
 
 
-def _objects(fs, steps: str, name: str) -> list[str]:
-    """The objects of one named state: its file, its sidecars, or a model folder's."""
-    base = f"{steps}/{os.path.basename(name)}"
-    try:
-        listed = fs.find(steps)
-    except FileNotFoundError:
-        return []
-    return [p for p in listed if p == base or p.startswith((base + ".", base + "/"))]
+def _listing(fs, root: str) -> list[str]:
+    """Every state object, relative to the state folder."""
+    steps = f"{root}/{STEPS}"
+    return [posixpath.relpath(p, root) for p in fs.find(steps)] if fs.exists(steps) else []
 
 
 def _upload(fs, root: str, folder: str, before: bytes | None) -> None:
@@ -92,32 +89,27 @@ def _upload(fs, root: str, folder: str, before: bytes | None) -> None:
         text = fh.read()
     if text == before:
         return
-    local_steps = os.path.join(folder, STEPS)
-    present = set(fs.find(f"{root}/{STEPS}")) if fs.exists(f"{root}/{STEPS}") else set()
-    for base, _, files in os.walk(local_steps):
+    present = set(_listing(fs, root))  # the states named before: there already
+    for base, _, files in os.walk(os.path.join(folder, STEPS)):
         for name in files:
-            local = os.path.join(base, name)
-            remote = f"{root}/{STEPS}/{os.path.relpath(local, local_steps)}"
-            if remote not in present:  # the states named before are there already
-                fs.put_file(local, remote)
+            rel = os.path.relpath(os.path.join(base, name), folder)
+            if rel not in present:
+                fs.put_file(os.path.join(folder, rel), f"{root}/{rel}")
     fs.pipe_file(f"{root}/{NAME}", text)  # last: the commit
     _remove_unnamed(fs, root, json.loads(text))
 
 
 def _remove_unnamed(fs, root: str, ledger: dict) -> None:
     """The state objects ``ledger`` does not name."""
-    named = _named(ledger)
-    present = fs.find(f"{root}/{STEPS}") if fs.exists(f"{root}/{STEPS}") else []
-    for remote in present:
-        rel = os.path.relpath(remote, root)
-        if not any(rel == n or rel.startswith((n + ".", n + "/")) for n in named):
-            fs.rm(remote)
+    names = _named(ledger)
+    for rel in _listing(fs, root):
+        if not belongs(rel, names):
+            fs.rm(f"{root}/{rel}")
 
 
 def modified(state: str, name: str, options: dict) -> float | None:
     """When the named state was saved (seconds since the epoch; None: not there)."""
     fs, root = filesystem(state, options)
-    objects = _objects(fs, f"{root}/{STEPS}", name)
-    if not objects:
-        return None
-    return max(fs.modified(p).timestamp() for p in objects)
+    times = [fs.modified(f"{root}/{rel}").timestamp() for rel in _listing(fs, root)
+             if belongs(rel, [name])]
+    return max(times, default=None)

@@ -18,7 +18,6 @@ next run redoes the same partitions from those states and ends with the same byt
 from __future__ import annotations
 
 import os
-import posixpath
 import shutil
 import time
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from ..io.dataset import (
     SchemaDrift,
     fingerprint,
     open_dataset,
+    relative,
     resolve_paths,
 )
 from ..io.lock import locked
@@ -42,7 +42,7 @@ from ..io.sink import check_out_dir, sweep_temporary
 from ..io.statefile import now
 from ..io.storage import is_remote
 from ..ops.base import fit_together
-from .ledger import Ledger, content_key
+from .ledger import Ledger, belongs, content_key
 from .remote import working_copy
 from .spec import Spec
 from .steps import runner, view
@@ -100,7 +100,7 @@ def list_inputs(spec: Spec, ledger: Ledger, options: dict, keep_going: bool,
             if isinstance(err, SchemaDrift) and _first_is_odd(err, bad, files, ledger,
                                                               root, options):
                 bad = _unlisted(err.first, root, options)
-            status = _status(ledger, bad)
+            status = ledger.status(bad)
             if status == "done" or not (keep_going or status == "failed" and not retry_failed):
                 raise  # a partition done before is never set aside
             unlisted[content_key(bad)] = (bad, str(err))
@@ -111,32 +111,26 @@ def list_inputs(spec: Spec, ledger: Ledger, options: dict, keep_going: bool,
 def _unlisted(path: str, root: str, options: dict) -> Partition:
     """A partition known only by its path and content (its footer cannot be used)."""
     size, print_ = fingerprint(path, options)
-    rel = posixpath.relpath(path, root) if is_remote(path) else os.path.relpath(path, root)
-    return Partition(path, rel, 0, (), size=size, fingerprint=print_)
+    return Partition(path, relative(path, root), 0, (), size=size, fingerprint=print_)
 
 
 def _first_is_odd(err: SchemaDrift, named: Partition, files: list, ledger: Ledger,
                   root: str, options: dict) -> bool:
     """Whether the first file, not the one the drift names, differs from the partitions
     done before (a backfill with an older name): judged by a done partition's schema."""
-    first = _unlisted(err.first, root, options)
-    if _status(ledger, first) == "done":
+    if ledger.status(_unlisted(err.first, root, options)) == "done":
         return False
-    if _status(ledger, named) == "done":
+    if ledger.status(named) == "done":
         return True
     for path in files:  # a done partition to compare with, if any
         if path not in (err.first, err.partition) and \
-                _status(ledger, _unlisted(path, root, options)) == "done":
+                ledger.status(_unlisted(path, root, options)) == "done":
             try:
                 open_dataset([path, err.first], options, root=root)
             except SchemaDrift:
                 return True
             return False
     return False
-
-
-def _status(ledger: Ledger, partition: Partition) -> str | None:
-    return ledger.partitions.get(content_key(partition), {}).get("status")
 
 
 def run_pipeline(spec: Spec, *, full: bool = False, dry_run: bool = False,
@@ -188,8 +182,8 @@ def _run(spec: Spec, ledger: Ledger, folder: str, report: RunReport, *, full, dr
         check_out_dir(spec.output, everything.paths, everything.root, given)
     kinds = ledger.classify(listed, spec.version)
     # a partition that cannot even be listed: failed now, or known to have failed
-    failed = {key: error for key, (_, error) in unlisted.items()
-              if retry_failed or ledger.partitions.get(key, {}).get("status") != "failed"}
+    failed = {key: error for key, (p, error) in unlisted.items()
+              if retry_failed or ledger.status(p) != "failed"}
     kinds["failed"] += [p for key, (p, _) in unlisted.items() if key not in failed]
     again: list = []
     runners = [runner(spec, step) for step in spec.steps]
@@ -280,9 +274,10 @@ def _apply(spec, ledger, folder, runners, todo, everything, learn, full, executo
                                   and (name := ledger.states.get(r.step.key))}
         transforms, fitted = fit_steps(runners, dataset, executor, priors, learn)
         states = {r.step.key: (r, f) for r, f in zip(runners, fitted) if r.stateful}
-        report.steps = report.steps if not learn else [{"step": r.step.label, "kind": r.step.kind,
-                         "updated" if r.step.key in priors else "fitted": r.stateful}
-                        for r in runners]
+        if learn:  # a reprocess phase keeps what the learning phase reported
+            report.steps = [{"step": r.step.label, "kind": r.step.kind,
+                             "updated" if r.step.key in priors else "fitted": r.stateful}
+                            for r in runners]
         files = write_each(dataset, commit, Chained(transforms), executor,
                            chunk_rows=spec.chunk_rows, label=spec.name,
                            compression=spec.compression)
@@ -308,11 +303,9 @@ def fit_steps(runners, dataset, executor, priors: dict, learn: bool = True
         if group:
             states = iter(fit_together([j for _, j in group if j is not None], here,
                                        executor, upstream=upstream))
-            done = [next(states) if j is not None else None for _, j in group]
-            keys = [r.step.key for r in runners[:len(fitted)]]
-            done = [fitted[keys.index(r.step.source)]  # predict: its train step's model
-                    if getattr(r.step, "source", None) and r.step.params.model is None
-                    else d for (r, _), d in zip(group, done)]
+            earlier = dict(zip((r.step.key for r in runners), fitted))
+            done = [earlier[r.step.source] if r.step.source  # predict: its train step's model
+                    else next(states) if j is not None else None for r, j in group]
         else:  # a step fitted by its own loop (training)
             group = [(rest[0], None)]
             done = [rest[0].fit(here, executor, priors.get(rest[0].step.key), upstream, learn)]
@@ -391,8 +384,7 @@ def _remove_unnamed(folder: str, keep: set) -> None:
     if not os.path.isdir(steps):
         return
     for name in os.listdir(steps):
-        rel = os.path.join("steps", name)
-        if not any(rel == k or rel.startswith(k + ".") for k in keep):
+        if not belongs(os.path.join("steps", name), keep):
             path = os.path.join(steps, name)
             shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
 

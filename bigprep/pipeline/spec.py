@@ -84,7 +84,7 @@ class Step:
     kind: str
     params: object  # the kind's pydantic model
     line: int
-    source: str | None = None  # predict: the key of the train step whose model it uses
+    source: str | None = None  # predict without a model: the train step whose model it uses
 
     @property
     def label(self) -> str:
@@ -147,7 +147,7 @@ def load_spec(path: str) -> Spec:
         if step.kind == "predict" and step.params.model is not None:
             step.params = step.params.model_copy(
                 update={"model": _relative(folder, step.params.model)})
-        elif step.kind == "predict" and step.source is None:
+        elif step.kind == "predict" and step.source is None:  # no model and no train step
             raise UsageError(f"{path}:{step.line}: {step.label}: `model` is required (a "
                              "model folder written by `bigprep train`) unless a train step "
                              "comes before it.")
@@ -184,7 +184,7 @@ def _step(path: str, steps, i: int) -> Step:
             raise UsageError(f"{path}:{_line(params, name)}: {name} is set once for the "
                              "whole pipeline (a top-level key), not per step.")
     step = Step(i, kind, _validated(path, STEP_KINDS[kind], params, line, f"{kind}: "), line)
-    if kind == "predict":  # the model of the nearest train step before, if any
+    if kind == "predict" and step.params.model is None:  # the nearest train step's model
         step.source = next((f"{j + 1}-train" for j in range(i - 1, -1, -1)
                             if next(iter(steps[j]), None) == "train"), None)
     return step

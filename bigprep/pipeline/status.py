@@ -8,7 +8,7 @@ import time
 from ..io.storage import is_remote
 from .ledger import Ledger
 from .remote import modified
-from .run import _status, list_inputs, state_folder
+from .run import list_inputs, state_folder
 from .spec import Spec
 
 
@@ -23,7 +23,7 @@ def pipeline_status(spec: Spec, storage_options: dict | None = None) -> dict:
     kinds = ledger.classify(listed, spec.version)
     counts = {k: len(v) for k, v in kinds.items()}
     counts["missing"] = len(ledger.missing(listed))
-    known = [key for key, (p, _) in unlisted.items() if _status(ledger, p) == "failed"]
+    known = [key for key, (p, _) in unlisted.items() if ledger.status(p) == "failed"]
     counts["failed"] += len(known)
     counts["unreadable"] = len(unlisted) - len(known)  # new, and fails to be listed
     return {"pipeline": spec.name, "spec_version": spec.version,
