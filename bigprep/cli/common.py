@@ -74,15 +74,19 @@ def _chunk_rows_option(fn):
                         show_default=True, help="Rows per chunk; memory grows with it.")(fn)
 
 
+storage_option = click.option(
+    "--storage-option", "storage_option", multiple=True, metavar="KEY=VALUE",
+    help="Option for s3://, gs://, ... paths (e.g. endpoint_url=http://host:9000, "
+         "anon=true, profile=NAME); also $BIGPREP_STORAGE_OPTIONS as JSON.")
+
+
 def _execution_options(fn):
     @click.option("--scheduler", envvar="BIGPREP_SCHEDULER", default=None, metavar="ADDRESS",
                   help="Run on this Dask distributed scheduler (e.g. tcp://host:8786; "
                        "also $BIGPREP_SCHEDULER). Default: threads on this machine.")
     @click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
                   help="Start a local Dask cluster of N worker processes for this run.")
-    @click.option("--storage-option", "storage_option", multiple=True, metavar="KEY=VALUE",
-                  help="Option for s3://, gs://, ... paths (e.g. endpoint_url=http://host:9000,"
-                       " anon=true, profile=NAME); also $BIGPREP_STORAGE_OPTIONS as JSON.")
+    @storage_option
     @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
     @functools.wraps(fn)
     def wrapper(*args, scheduler, workers, storage_option, quiet, **kwargs):

@@ -9,7 +9,7 @@ import click
 
 from ..errors import BigprepError
 from ..io.storage import options_from
-from .common import console, execution_options, fail
+from .common import console, execution_options, fail, storage_option
 
 # a run's errors name what the spec calls them: the steps' keys are the API's parameter
 # names, and these few differ
@@ -70,9 +70,9 @@ def run(spec_path, full, dry_run, keep_going, retry_failed, reprocess_changed, l
     hash of its Parquet footer): new files are processed whatever their names,
     a file rewritten in place is reported as changed. Steps are fused: the fits of
     adjacent steps share a read of the new partitions, and all steps are applied in
-    one read and one write per partition. Exit code 0 when done and when there was nothing new; 1 on
-    a data error (nothing recorded), 2 on a spec error, 3 when --keep-going recorded
-    failed partitions.
+    one read and one write per partition. Exit code 0 when done and when there was
+    nothing new; 1 on a data error (nothing recorded), 2 on a spec error, 3 when
+    --keep-going recorded failed partitions.
 
     \b
     Example:
@@ -142,8 +142,7 @@ _SKIPPED = {"changed": "their content changed since they were done; --reprocess-
 @click.command()
 @click.argument("spec_path", metavar="SPEC")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
-@click.option("--storage-option", "storage_option", multiple=True, metavar="KEY=VALUE",
-              help="Option for s3://, gs://, ... paths, as for run.")
+@storage_option
 def status(spec_path, as_json, storage_option):
     """Show what a pipeline has done: runs, partitions done / new / changed, states.
 
