@@ -29,6 +29,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
@@ -216,6 +218,18 @@ def vm_hwm_kib(pid: int) -> int:
         return 0
 
 
+
+@contextmanager
+def scratch_dir(work: Path | None, name: str) -> Iterator[Path]:
+    """A fresh scratch folder (below ``work`` when given), removed afterwards."""
+    if work:
+        work.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f"bench-{name}-", dir=work))
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
 def measure(cmd, *, timeout, mem_cap_gb=None, cwd=REPO):
     """Run cmd; return its wall seconds, its own peak RSS in GiB, exit code and error."""
     cap = None
@@ -385,15 +399,10 @@ def main(argv=None):
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write results here")
     args = parser.parse_args(argv)
 
-    if args.work:
-        args.work.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix="bench-impute-", dir=args.work))
-    try:
+    with scratch_dir(args.work, "impute") as scratch:
         files = dataset(args, scratch)
         input_rows = parquet_rows(files)
         floor, results = run_all(files, input_rows, scratch / "out", args)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
     cap = f", RLIMIT_AS {args.mem_cap_gb:g} GiB" if args.mem_cap_gb else ""
     floor_text = f"floor (fastest copy) {floor:.2f} s" if floor else "no floor: both copies failed"

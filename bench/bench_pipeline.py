@@ -41,13 +41,12 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_impute import dataset, measure, parquet_rows
+from bench_impute import dataset, measure, parquet_rows, scratch_dir
 
 BIGPREP = [sys.executable, "-m", "bigprep"]
 COPY = [sys.executable, str(HERE / "bench_impute.py"), "worker", "polars_copy"]
@@ -206,10 +205,7 @@ def main(argv=None):
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write results here")
     args = parser.parse_args(argv)
 
-    if args.work:
-        args.work.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix="bench-pipeline-", dir=args.work))
-    try:
+    with scratch_dir(args.work, "pipeline") as scratch:
         files = dataset(args, scratch)
         input_rows = parquet_rows(files)
         import pyarrow.parquet as pq
@@ -232,8 +228,6 @@ def main(argv=None):
                                               columns, args.timeout)
                 this[arm] = {"runs": runs, "rows": rows, "columns": names}
             rounds.append(this)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
     summary = summarise(rounds)
     notes = check(rounds, input_rows)

@@ -29,14 +29,13 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_impute import measure  # one measuring helper for every bench
+from bench_impute import measure, scratch_dir  # one measuring helper for every bench
 
 REPO = HERE.parent
 MAKE_TEXT = REPO / "sample_data" / "make_text.py"
@@ -193,7 +192,7 @@ def output_nnz(folder: Path) -> tuple[int, int]:
 
 
 def state_summary(state: Path) -> dict:
-    data = json.loads(state.read_text())
+    data = json.loads(state.read_text())["payload"]  # the state file's envelope
     return {"docs": data["documents"], "features": data["vocabulary_size"]}
 
 
@@ -302,8 +301,10 @@ def parity(files, work: Path, args) -> dict:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     sys.path.insert(0, str(REPO))  # the working copy, as `python -m bigprep` from REPO
-    from bigprep.text.analyze import TERM
-    from bigprep.text.tfidf import ID, TfidfState, to_csr
+    from bigprep.api.text import TfidfVectorizer as Saved
+    from bigprep.ops.tfidf.vectors import to_csr
+    from bigprep.ops.tfidf.vocabulary import ID
+    from bigprep.state.counts import TERM
 
     print("running parity check ...", file=sys.stderr, flush=True)
     fresh(work)
@@ -320,7 +321,7 @@ def parity(files, work: Path, args) -> dict:
         return row(task, tool, both, stats)
     vectorizer = TfidfVectorizer()
     expected = vectorizer.fit_transform(read_texts(part))
-    loaded = TfidfState.load(str(state))
+    loaded = Saved.load(str(state)).state_
     got = to_csr(pl.concat([pl.read_parquet(f) for f in
                             sorted(str(p) for p in out.glob("*.parquet"))]), loaded.n_features)
     vocab = loaded.vocabulary.sort(ID)[TERM].to_list()
@@ -392,11 +393,8 @@ def main(argv=None):
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write results here")
     args = parser.parse_args(argv)
 
-    if args.work:
-        args.work.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix="bench-tfidf-", dir=args.work))
     began = time.perf_counter()
-    try:
+    with scratch_dir(args.work, "tfidf") as scratch:
         data = args.data.expanduser() if args.data else scratch / "data"
         files = corpus(data, args.docs, args.files, args.seed)
         stats = corpus_stats(files)
@@ -406,8 +404,6 @@ def main(argv=None):
                                len(files) * args.scale, args.seed)
             big_stats = corpus_stats(big_files)
         results = run_all(files, stats, big_files, big_stats, scratch / "work", args)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
     ratio = throughput_ratio(results)
     print(f"\n{stats['docs']:,} documents, {stats['bytes'] / 1e6:,.1f} MB of text in "

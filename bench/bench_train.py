@@ -31,7 +31,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -41,7 +40,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
-from bench_impute import measure
+from bench_impute import measure, scratch_dir
 
 N_NUMERIC = 50
 NUMERIC = [f"f_{j}" for j in range(N_NUMERIC)]
@@ -292,7 +291,7 @@ def score(saved: Path, test) -> tuple[float, dict]:
 def history(model_dir: Path) -> list:
     """bigprep's per-epoch validation losses, from model.json."""
     try:
-        return json.loads((model_dir / "model.json").read_text())["history"]
+        return json.loads((model_dir / "model.json").read_text())["payload"]["history"]
     except (OSError, ValueError, KeyError):
         return []
 
@@ -469,17 +468,12 @@ def main(argv=None):
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write results here")
     args = parser.parse_args(argv)
 
-    if args.work:
-        args.work.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix="bench-train-", dir=args.work))
     began = time.perf_counter()
-    try:
+    with scratch_dir(args.work, "train") as scratch:
         data = args.data.expanduser() if args.data else scratch / "data"
         results = run_all(data, scratch, args)
         rows, test_rows = results[0]["rows"], parquet_rows((data / "test").glob("*.parquet"))
         files = results[0]["files"]
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
     ratio = throughput_ratio(results)
     print(f"\n{rows:,} training rows in {files} files (time order), {test_rows:,} test rows, "
