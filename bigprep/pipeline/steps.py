@@ -58,8 +58,6 @@ class Stateless:
 
     def writes(self, job: Planned | None) -> set | None:
         """The columns its transform fills or adds (None: not known before fitting)."""
-        if getattr(self.step.params, "proba", False):
-            return None  # proba_CLASS columns: the classes are the model's
         return set(made(self.step))
 
     def load(self, path: str):
@@ -202,6 +200,10 @@ class TrainStep(Stateless):
 class PredictStep(Stateless):
     """Applies a model: the spec's ``model`` folder, or the model its train step fitted
     in this run (``fitted``)."""
+
+    def writes(self, job: None) -> set | None:
+        # proba_CLASS columns too: the classes are the model's
+        return None if self.step.params.proba else super().writes(job)
 
     def transformer(self, fitted: TrainedState | None, dataset):
         p = self.step.params
