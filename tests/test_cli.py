@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -242,6 +243,7 @@ def _lock_of(state, pid):
 def test_a_second_writer_is_stopped_and_a_stale_lock_taken_over(data):
     import subprocess
     import sys
+    import time
 
     _, paths, tmp = data
     state = tmp / "s.json"
@@ -253,14 +255,25 @@ def test_a_second_writer_is_stopped_and_a_stale_lock_taken_over(data):
         result = invoke("impute", paths[1], "--state", state, "--update", "-q")
         assert result.exit_code == 1 and f"pid {holder.pid}" in result.stderr
         assert "--state" in result.stderr and state.read_bytes() == saved
+        holder.kill()  # killed, not yet reaped: its pid still answers, but it is gone
+        stat = Path(f"/proc/{holder.pid}/stat")
+        for _ in range(100):
+            if stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+            time.sleep(0.05)
+        _lock_of(state, holder.pid)
+        result = invoke("impute", paths[1], "--state", state, "--update", "-q")
+        assert result.exit_code == 0, result.output
+        assert f"taking over {state}.lock, left by pid {holder.pid}" in result.stderr
     finally:
         holder.kill()
         holder.wait()
-    _lock_of(state, holder.pid)  # its run is gone: the lock is stale
-    result = invoke("impute", paths[1], "--state", state, "--update", "-q")
+    _lock_of(state, holder.pid)  # its run is gone and reaped: the lock is stale
+    result = invoke("impute", paths[2], "--state", state, "--update", "-q")
     assert result.exit_code == 0, result.output
+    assert f"left by pid {holder.pid}" in result.stderr
     assert not state.with_name("s.json.lock").exists()
-    assert json.loads(state.read_text())["payload"]["rows"] == 6
+    assert json.loads(state.read_text())["payload"]["rows"] == 8
 
 
 def test_two_runs_updating_one_state_at_once_lose_nothing(tmp_path, rng):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,14 +56,23 @@ def _acquire(lock: str, path: str, param: str) -> None:
             holder = _holder(lock)
             if _stale(lock, holder):
                 os.remove(lock)
+                who = f"pid {holder.get('pid')} since {holder.get('started')}" if holder \
+                    else "a run that died as it started"
+                sys.stderr.write(f"bigprep: taking over {lock}, left by {who}: that run "
+                                 "is gone.\n")
                 continue
             who = (f"pid {holder.get('pid')} on {holder.get('host')} since "
                    f"{holder.get('started')}") if holder else "a run that is starting"
             raise BigprepError(
                 f"`{param}` {path}: another run is updating it ({who}). Wait for it to "
                 f"finish; if that run is gone for good, remove {lock}.") from None
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"pid": os.getpid(), "host": socket.gethostname(), "started": now()}, fh)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump({"pid": os.getpid(), "host": socket.gethostname(),
+                           "started": now()}, fh)
+        except BaseException:  # Ctrl-C or SIGTERM before it says who holds it: not held
+            os.remove(lock)
+            raise
         return
     raise BigprepError(f"`{param}` {path}: could not take {lock}; try again.")
 
@@ -87,9 +97,19 @@ def _stale(lock: str, holder: dict) -> bool:
     if holder.get("host") != socket.gethostname():
         return False  # cannot tell from here
     try:
-        os.kill(int(holder["pid"]), 0)
+        pid = int(holder["pid"])
+        os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except (PermissionError, KeyError, TypeError, ValueError):
         return False
-    return False
+    return _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """A killed process its parent has not reaped yet: gone, though its pid answers."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
