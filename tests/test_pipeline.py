@@ -191,6 +191,8 @@ def test_dry_run_changes_nothing(tmp_path):
     report = run_pipeline(spec, dry_run=True)
     assert report.processed == parts(SENSORS)[:2] and "fit" in " ".join(report.plan)
     assert not (tmp_path / "out-p").exists() and not (tmp_path / "state-p").exists()
+    run_pipeline(spec)
+    assert run_pipeline(spec, dry_run=True).plan == ["nothing new: read, fit and write nothing"]
 
 
 def test_a_second_run_is_told_who_holds_the_lock(tmp_path):

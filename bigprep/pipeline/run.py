@@ -407,6 +407,8 @@ def _log_run(ledger: Ledger, folder: str, report: RunReport, started: float,
 
 
 def _plan_text(spec: Spec, runners, todo, again, ledger: Ledger, full: bool) -> list[str]:
+    if not todo and not again:
+        return ["nothing new: read, fit and write nothing"]
     lines = [f"read {len(todo)} partition(s)" + (" (all: full)" if full else "")]
     for r in runners:
         if r.stateful:
