@@ -366,6 +366,16 @@ def markdown(results) -> str:
     return "\n".join(lines)
 
 
+def data_options(parser, *, rows: int, files: int) -> None:
+    """The options ``dataset`` reads: --rows, --files, --seed, --data."""
+    parser.add_argument("--rows", type=int, default=rows)
+    parser.add_argument("--files", type=int, default=files)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", type=Path, metavar="DIR",
+                        help="reuse the Parquet files in DIR, or generate them there; "
+                             "default: a temp dir, removed afterwards")
+
+
 def dataset(args, scratch: Path) -> list[str]:
     """The input files: --data if it holds Parquet files, else generated there or in scratch."""
     folder = args.data or scratch / "data"
@@ -382,12 +392,7 @@ def dataset(args, scratch: Path) -> list[str]:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=20_000_000)
-    parser.add_argument("--files", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data", type=Path, metavar="DIR",
-                        help="reuse the Parquet files in DIR, or generate them there; "
-                             "default: a temp dir, removed afterwards")
+    data_options(parser, rows=20_000_000, files=32)
     parser.add_argument("--work", type=Path, metavar="DIR",
                         help="scratch dir for outputs (default: a temp dir)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per run")

@@ -46,7 +46,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_impute import dataset, measure, parquet_rows, scratch_dir
+from bench_impute import data_options, dataset, measure, parquet_rows, scratch_dir
 
 BIGPREP = [sys.executable, "-m", "bigprep"]
 COPY = [sys.executable, str(HERE / "bench_impute.py"), "worker", "polars_copy"]
@@ -192,12 +192,7 @@ def check(rounds, input_rows):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=8_000_000)
-    parser.add_argument("--files", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data", type=Path, metavar="DIR",
-                        help="reuse the Parquet files in DIR, or generate them there; "
-                             "default: a temp dir, removed afterwards")
+    data_options(parser, rows=8_000_000, files=16)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--work", type=Path, metavar="DIR",
                         help="scratch dir for model, outputs and states (default: a temp dir)")
