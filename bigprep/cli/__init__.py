@@ -83,7 +83,11 @@ def run(args: list[str] | None = None) -> None:
         code = 1
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)  # done: a late signal changes nothing now
-    sys.exit(code)
+    # Everything is published, closed and flushed: leave without the interpreter's
+    # teardown (freeing every module and the engines' pools is 0.15-0.2 s per run).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _stopped(stop: BaseException) -> None:

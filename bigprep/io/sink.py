@@ -24,6 +24,16 @@ TMP_MARK = ".bigprep-tmp-"
 
 
 STREAM_BATCH_ROWS = 65_536
+
+
+def arrow_level(schema: pl.Schema) -> pl.CompatLevel:
+    """Arrow string views where pyarrow's Parquet writer takes them: polars hands them
+    over without a copy (the oldest level copies every string into a large_string, ~10%
+    of a copy job); readers see the same strings. Its dictionaries of views it does not
+    write, so categorical columns keep the oldest level."""
+    text = any(isinstance(t, (pl.Categorical, pl.Enum)) or t.is_nested()
+               for t in schema.values())
+    return pl.CompatLevel.oldest() if text else pl.CompatLevel.newest()
 COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "brotli", None)
 
 
@@ -123,16 +133,17 @@ def write_partition(final: str, frames: Iterable[pl.DataFrame], schema: pl.Schem
     rows = 0
     with atomic_path(final, options) as tmp:
         writer = None
+        level = arrow_level(schema)
         try:
             for frame in frames:
-                table = frame.to_arrow()
+                table = frame.to_arrow(compat_level=level)
                 if writer is None:
                     writer = _writer(tmp, table.schema, compression)
                 if table.num_rows:
                     writer.write_table(table, row_group_size=row_group_rows)
                 rows += table.num_rows
             if writer is None:
-                writer = _writer(tmp, pl.DataFrame(schema=schema).to_arrow().schema,
+                writer = _writer(tmp, pl.DataFrame(schema=schema).to_arrow(compat_level=level).schema,
                                  compression)
             if not rows:  # one empty row group: readers see the schema
                 writer.write_table(writer.schema.empty_table())

@@ -40,9 +40,11 @@ def order_keys(values: np.ndarray) -> np.ndarray:
     """
     if values.dtype.kind == "f":
         bits = values.astype(np.float64, copy=False).view(np.uint64)
-        # negative: flip every bit; positive: flip the sign bit
-        flip = (bits.view(np.int64) >> np.int64(63)).view(np.uint64) | _SIGN
-        return bits ^ flip
+        # negative: flip every bit; positive: flip the sign bit (in place: one array)
+        keys = (bits.view(np.int64) >> np.int64(63)).view(np.uint64)
+        keys |= _SIGN
+        keys ^= bits
+        return keys
     if values.dtype.kind == "u":
         return values.astype(np.uint64)
     return values.astype(np.int64).view(np.uint64) ^ _SIGN
@@ -68,9 +70,11 @@ def _histogram(values: np.ndarray, lo: int, hi: int) -> np.ndarray:
         else:
             bins = top
     else:
-        keys = order_keys(values)
-        shift = _bucket_width(lo, hi).bit_length() - 1
-        bins = (keys - np.uint64(lo)) >> np.uint64(shift)
+        bins = order_keys(values)
+        if bins is values:
+            bins = bins.copy()
+        bins -= np.uint64(lo)
+        bins >>= np.uint64(_bucket_width(lo, hi).bit_length() - 1)
     return np.bincount(bins, minlength=BINS).astype(np.int64)
 
 
@@ -149,22 +153,24 @@ class MedianState(StateBase):
         return self.below + self.inside + self.above
 
     def update(self, series: pl.Series) -> MedianState:
-        values = series.drop_nulls().to_numpy()
+        values = (series.drop_nulls() if series.null_count() else series).to_numpy()
         if not len(values):
             return self
         self.kind = values.dtype.kind
         if self.kind == "f":
             values = values.astype(np.float64) + 0.0  # -0.0 becomes 0.0: one key per value
-        if (self.lo, self.hi) == FULL:
+        low, high = values.min().item(), values.max().item()
+        lo, hi = _value_bounds(self.lo, self.hi, self.kind)
+        if (self.lo, self.hi) == FULL or lo <= low and high <= hi:  # all inside: no masks
             inside = values
         else:
-            lo, hi = _value_bounds(self.lo, self.hi, self.kind)
             below, above = values < lo, values > hi
             self.below += int(below.sum())
             self.above += int(above.sum())
             inside = values[~(below | above)]
+            if len(inside):
+                low, high = inside.min().item(), inside.max().item()
         if self.with_hist and len(inside):
-            low, high = inside.min().item(), inside.max().item()
             self.vmin = low if self.vmin is None else min(self.vmin, low)
             self.vmax = high if self.vmax is None else max(self.vmax, high)
             counts = _histogram(inside, self.lo, self.hi)
