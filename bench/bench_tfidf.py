@@ -126,13 +126,13 @@ def corpus_stats(files) -> dict:
     return {"docs": docs, "bytes": text_bytes}
 
 
-def corpus(folder: Path, docs: int, files: int, seed: int) -> list[str]:
+def corpus(folder: Path, docs: int, files: int, seed: int, lang: str = "en") -> list[str]:
     """The *.parquet files in folder, generated there first if it has none."""
     found = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
     if not found:
-        print(f"generating {docs:,} documents in {files} files into {folder} ...",
+        print(f"generating {docs:,} {lang} documents in {files} files into {folder} ...",
               file=sys.stderr, flush=True)
-        subprocess.run([sys.executable, str(MAKE_TEXT), str(folder), "--lang", "en",
+        subprocess.run([sys.executable, str(MAKE_TEXT), str(folder), "--lang", lang,
                         "--docs", str(docs), "--files", str(files), "--seed", str(seed),
                         "--quiet"], check=True)
         found = sorted(folder.glob("*.parquet"))

@@ -197,8 +197,10 @@ def test_a_killed_run_leaves_the_earlier_output_whole_and_a_rerun_ends_identical
 def test_two_writers_on_one_out_the_second_is_told_who_holds_it(many):
     tmp = many
     out = tmp / "out"
-    # small chunks: the first still holds the lock when the second has started up
-    first = subprocess.Popen(_slow_impute(tmp, out, "--chunk-rows", "5"))
+    # a fill in order over small chunks (each one transformed on its own): the first
+    # still holds the lock when the second has started up
+    first = subprocess.Popen(_slow_impute(tmp, out, "--chunk-rows", "5", "--column",
+                                          "temp=ffill", "--order-by", "ts"))
     lock = tmp / ".out.bigprep.lock"
     deadline = time.monotonic() + 30
     while not lock.exists() and time.monotonic() < deadline:

@@ -1,22 +1,19 @@
-"""Run maps and tree reductions on Dask.
+"""Run maps and tree reductions on this machine's threads or on a Dask cluster.
 
-The same task graph runs on the embedded local scheduler (threads: polars and
-pyarrow release the GIL; nothing to start) or on a Dask distributed cluster
-given by address. Tasks are plain functions over plain, picklable data.
+Locally the tasks run on a thread pool (polars and pyarrow release the GIL;
+nothing to start, and dask is not even imported: a tenth of a second of every
+small job). On a Dask distributed cluster, given by address or started with
+``workers``, the same tasks run as a Dask graph of the same shape. Tasks are
+plain functions over plain, picklable data.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any, Self
-
-import dask
-import dask.threaded
-from dask.callbacks import Callback
 
 from ..errors import BigprepError
 
@@ -51,18 +48,6 @@ class _Bar:
     def close(self) -> None:
         if self.progress:
             self.progress.stop()
-
-
-class _CountTasks(Callback):
-    """Advance the bar as the local scheduler finishes the tasks we care about."""
-
-    def __init__(self, bar: _Bar, keys: set):
-        super().__init__()
-        self.bar, self.keys = bar, keys
-
-    def _posttask(self, key, result, dsk, state, worker_id):
-        if key in self.keys:
-            self.bar.advance()
 
 
 class Executor:
@@ -129,48 +114,98 @@ class Executor:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _compute(self, final, leaves: list, label: str) -> Any:
-        bar = _Bar(label, len(leaves), self.progress)
-        try:
-            client = self.client()
-            if client is not None:
-                from distributed import as_completed
+    def _on_cluster(self, final, leaves: list, bar: _Bar) -> Any:
+        from distributed import as_completed
 
-                futures = client.compute(leaves + [final])
-                for _ in as_completed(futures[:-1]):
-                    bar.advance()
-                return futures[-1].result()
-            keys = {leaf.key for leaf in leaves}
-            with _CountTasks(bar, keys) if self.progress else contextlib.nullcontext():
-                # Our own pool, so a failure (or Ctrl-C) waits for the tasks under way to
-                # stop before the caller cleans up after them; queued ones are cancelled.
-                pool = ThreadPoolExecutor(self.threads)
-                try:
-                    # the threaded scheduler itself, not its name: a name makes dask
-                    # import distributed to look for a client (a tenth of a second)
-                    return dask.compute(final, scheduler=dask.threaded.get, pool=pool)[0]
-                finally:
-                    pool.shutdown(wait=True, cancel_futures=True)
-        finally:
-            bar.close()
+        futures = self.client().compute(leaves + [final])
+        for _ in as_completed(futures[:-1]):
+            bar.advance()
+        return futures[-1].result()
 
     def map(self, fn: Callable, items: Sequence, label: str = "working") -> list:
         """``[fn(item) for item in items]``, run in parallel, results in order."""
-        tasks = [dask.delayed(fn, pure=False)(item) for item in items]
-        return list(self._compute(dask.delayed(list)(tasks), tasks, label))
+        bar = _Bar(label, len(items), self.progress)
+        try:
+            if self.client() is not None:
+                import dask
+
+                tasks = [dask.delayed(fn, pure=False)(item) for item in items]
+                return list(self._on_cluster(dask.delayed(list)(tasks), tasks, bar))
+            results = [None] * len(items)
+            for i, result in self._local(fn, items, bar):
+                results[i] = result
+            return results
+        finally:
+            bar.close()
 
     def tree_reduce(self, fn: Callable, items: Sequence, merge: Callable,
                     label: str = "fitting") -> Any:
         """Merge ``fn(item)`` pairwise in a balanced tree, keeping item order.
 
         ``merge(left, right)`` sees the earlier items on the left, so order-aware
-        states (scans) can rely on it.
+        states (scans) can rely on it. Level by level, neighbours pair up and an odd
+        last one goes up alone: the same tree on threads and on a cluster, so float
+        sums come out the same to the last bit.
         """
         if not items:
             raise ValueError("tree_reduce needs at least one item")
-        leaves = [dask.delayed(fn, pure=False)(item) for item in items]
-        level = leaves
-        while len(level) > 1:
-            level = [dask.delayed(merge, pure=False)(level[i], level[i + 1])
-                     if i + 1 < len(level) else level[i] for i in range(0, len(level), 2)]
-        return self._compute(level[0], leaves, label)
+        bar = _Bar(label, len(items), self.progress)
+        try:
+            if self.client() is not None:
+                import dask
+
+                leaves = [dask.delayed(fn, pure=False)(item) for item in items]
+                level = leaves
+                while len(level) > 1:
+                    level = [dask.delayed(merge, pure=False)(level[i], level[i + 1])
+                             if i + 1 < len(level) else level[i]
+                             for i in range(0, len(level), 2)]
+                return self._on_cluster(level[0], leaves, bar)
+            tree = _Tree(len(items), merge)
+            for i, result in self._local(fn, items, bar):
+                tree.put(i, result)  # merged as soon as its neighbour is in: memory stays
+            return tree.root        # at about one state per level
+        finally:
+            bar.close()
+
+    def _local(self, fn: Callable, items: Sequence, bar: _Bar):
+        """Yield ``(index, fn(item))`` as the pool finishes them. Our own pool, so a
+        failure (or Ctrl-C) waits for the tasks under way to stop before the caller
+        cleans up after them; queued ones are cancelled."""
+        pool = ThreadPoolExecutor(min(self.threads, len(items)) or 1)
+        try:
+            pending = {pool.submit(fn, item): i for i, item in enumerate(items)}
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=pending.get):
+                    i = pending.pop(future)
+                    result = future.result()
+                    bar.advance()
+                    yield i, result
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Tree:
+    """A balanced merge tree fed its leaves in any order (see tree_reduce)."""
+
+    def __init__(self, n: int, merge: Callable):
+        self.merge, self.sizes, self.waiting = merge, [n], {}
+        while self.sizes[-1] > 1:
+            self.sizes.append((self.sizes[-1] + 1) // 2)
+        self.root = None
+
+    def put(self, index: int, state, level: int = 0) -> None:
+        while level < len(self.sizes) - 1:
+            sibling = index ^ 1
+            if sibling >= self.sizes[level]:  # the odd last one goes up alone
+                pass
+            elif (level, sibling) in self.waiting:
+                other = self.waiting.pop((level, sibling))
+                state = self.merge(other, state) if sibling < index else \
+                    self.merge(state, other)
+            else:
+                self.waiting[(level, index)] = state
+                return
+            index, level = index // 2, level + 1
+        self.root = state
