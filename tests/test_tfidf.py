@@ -86,6 +86,45 @@ def test_chinese_with_jieba_equals_tfidfvectorizer(tmp_path):
         assert words == [t for _, t in ranked]
 
 
+# what jieba-rs and jieba were found to cut differently (bigprep.ops.tfidf.segment), and
+# what a newcomer's text holds: every script, ideographs outside U+4E00-U+9FD5, runs of
+# letters and digits across . _ -, whitespace of every kind, emoji
+_HAN = "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会北京清华大学龘靐"
+_SEGMENT_CHARS = (list(_HAN) + list("abcxyzABC0123456789") + list("._-%+#&'/:@?=!,;()")
+                  + list("，。！？：；“”（）【】《》、…—") + [" ", "\t", "\n", "\r", "\u3000", "\xa0"]
+                  + ["\u3400", "\u4dbf", "\u9fd6", "\u9fff", "\uf900", "\U00020000",
+                     "\U0002b740", "\U0002f800", "\U00030000", "😀", "🏽", "ア", "한", "Σ", "İ"])
+_SEGMENT_CASES = ["", "版本v1.2.3发布", "2024-05-01上午10:30开会", "电话：010-12345678",
+                  "访问https://www.example.com/path?q=中文&x=1查看", "邮箱test.user@example.com",
+                  "生僻字𠀀𠀁𪚥面", "扩展A区㐀㐁㐂字", "鿖鿗鿘鿿新字", "测试_下划线_test", "a.b.c中文",
+                  "nathank.mao", "forget-me-not", "GDP增长了3.14%，CPI上涨2.5%", "It's 中文 don't"]
+
+
+def _exact_cut():
+    pytest.importorskip("rjieba")
+    from importlib.metadata import version
+
+    from bigprep.ops.tfidf.segment import RJIEBA_VERSION, jieba_lcut
+    if version("rjieba") != RJIEBA_VERSION:
+        pytest.skip(f"rjieba {version('rjieba')} is not the release compared with jieba")
+    return jieba_lcut()
+
+
+def test_jieba_rs_cuts_as_jieba_on_the_bundled_text_and_the_known_differences():
+    jieba = pytest.importorskip("jieba")
+    cut = _exact_cut()
+    bundled = pl.read_parquet("sample_data/text/zh/*.parquet")["body"].drop_nulls().to_list()
+    for doc in bundled + _SEGMENT_CASES:
+        assert cut(doc.lower()) == jieba.lcut(doc.lower()), doc
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from(_SEGMENT_CHARS), max_size=60) | st.text(max_size=30))
+def test_jieba_rs_cuts_as_jieba_on_any_text(doc):
+    jieba = pytest.importorskip("jieba")
+    assert _exact_cut()(doc) == jieba.lcut(doc)
+
+
 def test_default_tokens_on_chinese_text_match_scikit_learn(tmp_path):
     docs = ["中文字符测试 和 English words", "数据 数据 处理", "日本語のテキスト"]
     _, _, got = vectors(tmp_path, docs, {}, sizes=(1, 2))

@@ -127,14 +127,21 @@ class ImputeTransform:
     def transform(self, chunk: Chunk) -> pl.DataFrame:
         """Fill one chunk; the frame in output column order."""
         kinds = {p.column: p.scans for p in self.plans if p.scans}
-        work = scanning.prepare(chunk.frame, self.group_by, self.order_by)
+        # the columns the fills read, alone: the joins and windows below then never
+        # gather the other columns (text above all); the filled ones are put back
+        needed = [self.group_by, self.order_by, *self.scan_columns,
+                  *(p.column for p in self.plans)]
+        frame = chunk.frame
+        work = frame.select(list(dict.fromkeys(c for c in needed if c is not None)))
+        work = scanning.prepare(work, self.group_by, self.order_by)
         work = scanning.fill_candidates(work, list(self.scan_columns),
                                         [kinds.get(c, []) for c in self.scan_columns],
                                         (self.seeds or {}).get(chunk.offset),
                                         by_order=bool(self.order_by))
         self._check_interpolated(work, chunk)
         indicators, filled = self.expressions()
-        return work.with_columns(indicators).with_columns(filled).select(self.schema.names())
+        made = work.select(*indicators, *filled)
+        return frame.with_columns(made).select(self.schema.names())
 
     def _check_interpolated(self, work: pl.DataFrame, chunk: Chunk) -> None:
         """Never an infinite or NaN fill: a gap next to +inf or -inf has no line through."""

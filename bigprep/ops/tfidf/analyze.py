@@ -79,13 +79,13 @@ class TextOptions:
 
 
 def _jieba_cut():
-    try:
-        import jieba
-    except ImportError:
+    from .segment import jieba_lcut
+
+    cut = jieba_lcut()
+    if cut is None:
         raise BigprepError("`tokenizer` jieba needs the jieba package: "
-                           "pip install 'bigprep[zh]'") from None
-    jieba.setLogLevel(60)
-    return jieba.lcut
+                           "pip install 'bigprep[zh]'")
+    return cut
 
 
 def stop_set(options: TextOptions) -> frozenset:
