@@ -228,6 +228,25 @@ def test_cli_fit_update_transform_keywords(tmp_path):
     assert read_output(tmp_path / "k", new).columns == ["id", "keywords"]
 
 
+def test_cli_fit_with_out_writes_what_fit_then_transform_write(tmp_path):
+    frame = pl.DataFrame({"id": range(len(DOCS)), "body": DOCS})
+    paths = write_partitions(frame, tmp_path / "in", [10, 20])
+    common = ["--text-column", "body", "--ngram", "1,2", "-q"]
+    assert invoke("tfidf", "fit", *paths, *common, "--state", tmp_path / "a.json", "--out",
+                  tmp_path / "one", "--keep", "id", "--keywords", "3").exit_code == 0
+    assert invoke("tfidf", "fit", *paths, *common, "--state", tmp_path / "b.json").exit_code == 0
+    assert invoke("tfidf", "transform", *paths, "--state", tmp_path / "b.json", "--out",
+                  tmp_path / "two", "--keep", "id", "--keywords", "3", "-q").exit_code == 0
+    one, two = read_output(tmp_path / "one", paths), read_output(tmp_path / "two", paths)
+    assert one.columns == ["id", "tfidf_indices", "tfidf_weights", "keywords"]
+    assert one.equals(two)
+    assert json.loads((tmp_path / "a.json").read_text())["payload"] == \
+        json.loads((tmp_path / "b.json").read_text())["payload"]
+    result = invoke("tfidf", "fit", *paths, *common, "--state", tmp_path / "c.json",
+                    "--keywords", "3")
+    assert result.exit_code == 2 and "--out" in result.stderr
+
+
 @pytest.mark.parametrize("args, words", [
     (["--text-column", "nope"], ["'nope'", "not in the data"]),
     (["--text-column", "id"], ["Int64", "not text"]),

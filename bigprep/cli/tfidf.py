@@ -95,11 +95,20 @@ def _summary(tf, state_path) -> None:
 @click.option("--sublinear-tf", is_flag=True, help="tf = 1 + ln(tf).")
 @click.option("--hash-features", type=click.IntRange(min=2), default=None, metavar="N",
               help="No vocabulary: hash terms into N columns (as HashingVectorizer).")
+@click.option("--out", "-o", metavar="DIR", default=None,
+              help="Also write the vectors of the same partitions here, as `tfidf transform` "
+                   "would (fit_transform: one command, one start-up).")
+@click.option("--keep", metavar="COLS", help="With --out: columns to copy to the output.")
+@click.option("--keywords", type=click.IntRange(min=0), default=0, metavar="K",
+              help="With --out: also write the top K terms of each document.")
+@output_options
 @execution_options
 def tfidf_fit(inputs, text_column, state_path, min_df, max_df, max_features, ngram, analyzer,
               stop_words, tokenizer, token_pattern, no_lowercase, strip_accents, norm, no_idf,
-              no_smooth_idf, sublinear_tf, hash_features, chunk_rows, executor, quiet, storage):
-    """Learn: count document frequencies over the partitions and save them.
+              no_smooth_idf, sublinear_tf, hash_features, out, keep, keywords, overwrite,
+              compression, chunk_rows, executor, quiet, storage):
+    """Learn: count document frequencies over the partitions and save them (and,
+    with --out, write their vectors too).
 
     The state keeps raw counts per term and the number of documents, never the
     idf, so `update` can add new partitions later.
@@ -109,7 +118,12 @@ def tfidf_fit(inputs, text_column, state_path, min_df, max_df, max_features, ngr
       bigprep tfidf fit 'docs/*.parquet' --text-column body --state tfidf.json \\
           --min-df 5 --max-df 0.5 --max-features 200000 --ngram 1,2 --sublinear-tf
       bigprep tfidf fit 'zh/*.parquet' --text-column text --tokenizer jieba --state zh.json
+      bigprep tfidf fit 'docs/*.parquet' --text-column body --state tfidf.json \\
+          --out vectors/ --keep id --keywords 5
     """
+    if not out and (keep or keywords):
+        raise click.UsageError("--keep and --keywords shape the vectors written to --out: "
+                               "give --out DIR too (or use tfidf transform later).")
     from ..api.text import TfidfVectorizer
 
     tf = TfidfVectorizer(analyzer=analyzer, ngram_range=_ngram(ngram),
@@ -124,6 +138,12 @@ def tfidf_fit(inputs, text_column, state_path, min_df, max_df, max_features, ngr
     tf.fit(inputs, text_column=text_column, save=state_path)
     if not quiet:
         _summary(tf, state_path)
+    if out:
+        tf.set_params(compression=compression)
+        files = tf.transform(inputs, out=out, keep=names(keep), keywords=keywords,
+                             overwrite=overwrite)
+        if not quiet:
+            _written(files, out)
 
 
 @tfidf.command("update")
@@ -193,8 +213,12 @@ def tfidf_transform(inputs, state_path, out, keep, keywords, overwrite, compress
     files = _write(inputs, state_path, out, keep, keywords, True, overwrite, compression,
                    chunk_rows, executor, storage)
     if not quiet:
-        console().print(f"{sum(f['rows'] for f in files):,} documents in {len(files)} files "
-                        f"written to {out}")
+        _written(files, out)
+
+
+def _written(files, out) -> None:
+    console().print(f"{sum(f['rows'] for f in files):,} documents in {len(files)} files "
+                    f"written to {out}")
 
 
 @tfidf.command("keywords")
