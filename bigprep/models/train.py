@@ -10,7 +10,10 @@ called with the best model so far. The features come from one reduction first
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import importlib
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -97,6 +100,8 @@ def train(dataset: Dataset, model, spec: FeatureSpec, options: TrainOptions, *,
     the validation rows); returns (best model, history). ``checkpoint(model, history)``
     runs after every epoch; ``upstream`` as for ``_load_xy``."""
     chunks = chunk_list(dataset, chunk_rows)
+    if checkpoint is not None:  # the model file's writer: 0.5 s of imports, made while
+        _import_behind("skops.io")  # the first epoch trains (scikit-learn's SGD drops the GIL)
     validation = _Validation(options.max_validation_rows)
     best_loss, best_model, stale = float("inf"), None, 0
     history = list(history or [])
@@ -122,6 +127,14 @@ def train(dataset: Dataset, model, spec: FeatureSpec, options: TrainOptions, *,
                 log(f"early stop: no better validation loss for {stale} epochs")
             break
     return best_model, history
+
+
+def _import_behind(name: str) -> None:
+    """Import ``name`` on a thread; a failure is left for the import that needs it."""
+    def load():
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    threading.Thread(target=load, name=f"bigprep-import-{name}", daemon=True).start()
 
 
 class _Validation:
