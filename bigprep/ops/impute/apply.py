@@ -145,12 +145,15 @@ class ImputeTransform:
 
     def _check_interpolated(self, work: pl.DataFrame, chunk: Chunk) -> None:
         """Never an infinite or NaN fill: a gap next to +inf or -inf has no line through."""
-        for i, column in enumerate(self.scan_columns):
-            name = f"__bp_cand_interpolate_{i}"
-            if name not in work.columns or not work.schema[name].is_float():
-                continue
-            bad = work.select((pl.col(column).is_null() & pl.col(name).is_not_null()
-                               & ~pl.col(name).is_finite()).arg_true()).to_series()
+        checked = {column: (pl.col(column).is_null() & pl.col(name).is_not_null()
+                            & ~pl.col(name).is_finite())
+                   for i, column in enumerate(self.scan_columns)
+                   if (name := f"__bp_cand_interpolate_{i}") in work.columns
+                   and work.schema[name].is_float()}
+        if not checked or not any(work.select(e.any() for e in checked.values()).row(0)):
+            return  # one pass over every column; the row is looked up only on a failure
+        for column, wrong in checked.items():
+            bad = work.select(wrong.arg_true()).to_series()
             if len(bad):
                 raise BigprepError(
                     f"column {column!r}: a gap at {chunk.where(int(bad[0]))} lies next to an "
