@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -113,7 +114,8 @@ def _exact_cut():
 def test_jieba_rs_cuts_as_jieba_on_the_bundled_text_and_the_known_differences():
     jieba = pytest.importorskip("jieba")
     cut = _exact_cut()
-    bundled = pl.read_parquet("sample_data/text/zh/*.parquet")["body"].drop_nulls().to_list()
+    sample = Path(__file__).resolve().parents[1] / "sample_data" / "text" / "zh"
+    bundled = pl.read_parquet(sample / "*.parquet")["body"].drop_nulls().to_list()
     for doc in bundled + _SEGMENT_CASES:
         assert cut(doc.lower()) == jieba.lcut(doc.lower()), doc
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 from ..engine.passes import write_each
 from ..errors import BigprepError
 from ..io.dataset import DEFAULT_CHUNK_ROWS
 from ..io.lock import locked
+from ..io.storage import is_remote
 from ..ops.base import fit as fit_operation
 from ..ops.base import validate
 from ..ops.tfidf.analyze import DEFAULT_PATTERN
@@ -166,26 +169,49 @@ class TfidfVectorizer(Estimator):
         ``keywords=K``, the top K terms of each document. Returns the files written.
         ``out`` must be empty or absent, or ``overwrite=True`` replaces it whole."""
         self._check_fitted()
-        if isinstance(keywords, bool) or not isinstance(keywords, int) or keywords < 0:
-            raise BigprepError(f"`keywords` {keywords!r}: a count of terms, 0 or more.")
         op = self._fitted_op()
         dataset = self._open(inputs, out=out)
-        commit = self._output(dataset, out, "bigprep tfidf", {
+        commit = self._writing(op, dataset, out, keep, keywords, vectors, overwrite)
+        return self._write(op, dataset, commit, keep, keywords, vectors)
+
+    def fit_transform(self, inputs, *, text_column: str, out: str, keep=(), keywords: int = 0,
+                      vectors: bool = True, overwrite: bool = False,
+                      save: str | None = None) -> list[dict]:
+        """``fit`` then ``transform`` of the same inputs, listed once; the output folder,
+        the kept columns and ``save`` are checked before any data is read."""
+        if save is not None and not is_remote(save) and not is_remote(out) and \
+                os.path.abspath(save).startswith(os.path.abspath(out).rstrip(os.sep) + os.sep):
+            raise BigprepError(f"`state` {save}: lies inside the output folder `out` {out}, which "
+                               "the vectors replace. Save the state outside it.")
+        op = self._op(text_column)
+        dataset = self._open(inputs, out=out, state=save)
+        op.plan(dataset, None)
+        commit = self._writing(op, dataset, out, keep, keywords, vectors, overwrite)
+        with locked(save):
+            self.state_ = fit_operation(op, dataset, self._executor())
+            self._saved(save)
+        return self._write(self._fitted_op(), dataset, commit, keep, keywords, vectors)
+
+    def _writing(self, op, dataset, out, keep, keywords, vectors, overwrite):
+        """The output's commit, once ``keywords`` and ``keep`` are known to be right."""
+        if isinstance(keywords, bool) or not isinstance(keywords, int) or keywords < 0:
+            raise BigprepError(f"`keywords` {keywords!r}: a count of terms, 0 or more.")
+        for name in keep:
+            dataset.require(name, "keep")
+        if len(set(keep)) < len(keep):
+            twice = next(k for k in keep if list(keep).count(k) > 1)
+            raise BigprepError(f"`keep` {twice}: named twice; name each column once.")
+        return self._output(dataset, out, "bigprep tfidf", {
             **op.params.model_dump(), "keep": list(keep), "keywords": keywords,
             "vectors": vectors}, overwrite=overwrite)
+
+    def _write(self, op, dataset, commit, keep, keywords, vectors) -> list[dict]:
         op.plan(dataset, self.state_)
         transform = op.transformer(self.state_, dataset, keep=keep, keywords=keywords,
                                    vectors=vectors)
         return write_each(dataset, commit, transform, self._executor(),
                           chunk_rows=op.params.chunk_rows, label="tf-idf",
                           compression=self.compression)
-
-    def fit_transform(self, inputs, *, text_column: str, out: str, keep=(), keywords: int = 0,
-                      vectors: bool = True, overwrite: bool = False) -> list[dict]:
-        """``fit`` then ``transform`` of the same inputs."""
-        self.fit(inputs, text_column=text_column)
-        return self.transform(inputs, out=out, keep=keep, keywords=keywords, vectors=vectors,
-                              overwrite=overwrite)
 
     # -- saving ------------------------------------------------------------------------
     def save(self, path: str) -> None:

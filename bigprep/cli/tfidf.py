@@ -121,9 +121,10 @@ def tfidf_fit(inputs, text_column, state_path, min_df, max_df, max_features, ngr
       bigprep tfidf fit 'docs/*.parquet' --text-column body --state tfidf.json \\
           --out vectors/ --keep id --keywords 5
     """
-    if not out and (keep or keywords):
-        raise click.UsageError("--keep and --keywords shape the vectors written to --out: "
-                               "give --out DIR too (or use tfidf transform later).")
+    if not out and (keep or keywords or overwrite or compression != "zstd"):
+        raise click.UsageError("--keep, --keywords, --overwrite and --compression shape the "
+                               "vectors written to --out: give --out DIR too (or use tfidf "
+                               "transform later).")
     from ..api.text import TfidfVectorizer
 
     tf = TfidfVectorizer(analyzer=analyzer, ngram_range=_ngram(ngram),
@@ -135,14 +136,15 @@ def tfidf_fit(inputs, text_column, state_path, min_df, max_df, max_features, ngr
                          smooth_idf=not no_smooth_idf, sublinear_tf=sublinear_tf,
                          hash_features=hash_features, chunk_rows=chunk_rows, executor=executor,
                          storage_options=storage)
-    tf.fit(inputs, text_column=text_column, save=state_path)
+    if not out:
+        tf.fit(inputs, text_column=text_column, save=state_path)
+    else:
+        tf.set_params(compression=compression)
+        files = tf.fit_transform(inputs, text_column=text_column, out=out, keep=names(keep),
+                                 keywords=keywords, overwrite=overwrite, save=state_path)
     if not quiet:
         _summary(tf, state_path)
-    if out:
-        tf.set_params(compression=compression)
-        files = tf.transform(inputs, out=out, keep=names(keep), keywords=keywords,
-                             overwrite=overwrite)
-        if not quiet:
+        if out:
             _written(files, out)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, Self
 
 from ..errors import BigprepError
@@ -174,14 +174,11 @@ class Executor:
         cleans up after them; queued ones are cancelled."""
         pool = ThreadPoolExecutor(min(self.threads, len(items)) or 1)
         try:
-            pending = {pool.submit(fn, item): i for i, item in enumerate(items)}
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in sorted(done, key=pending.get):
-                    i = pending.pop(future)
-                    result = future.result()
-                    bar.advance()
-                    yield i, result
+            index = {pool.submit(fn, item): i for i, item in enumerate(items)}
+            for future in as_completed(index):  # one waiter per future: linear in items
+                result = future.result()
+                bar.advance()
+                yield index[future], result
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 

@@ -397,7 +397,9 @@ def iter_chunks(partition: Partition, columns: Sequence[str] | None,
 
 def _iter_polars_chunks(partition, columns, chunk_rows, nan_as_null):
     """One streaming query per file (NaN made null inside it), its batches cut at the
-    chunk spans: half the cost of a query per span (bench/README.md)."""
+    chunk spans: half the cost of a query per span (bench/README.md). polars may read a
+    little ahead of a slow consumer (up to about a file's decoded columns), so memory is
+    bounded by the largest file's read columns, not by one row group."""
     spans = chunk_spans(partition, chunk_rows)
     if columns is not None and not list(columns):  # no column: frames of no rows, as polars
         for start, _ in spans:
@@ -412,17 +414,20 @@ def _iter_polars_chunks(partition, columns, chunk_rows, nan_as_null):
                   and (nan_as_null is None or n in nan_as_null)]
         if floats:
             query = query.with_columns(pl.col(floats).fill_nan(None))
-        batches = query.collect_batches(chunk_size=spans[0][1] if spans else chunk_rows)
-        for (start, length), frame in zip(spans, _cut(batches, [n for _, n in spans],
-                                                       partition.path)):
-            yield partition.offset + start, frame
-    except pl.exceptions.PolarsError as exc:
+        # batches of the largest span (a tiny first row group must not set the size)
+        lengths = [n for _, n in spans]
+        batches = query.collect_batches(chunk_size=max(lengths, default=chunk_rows))
+        for i, frame in enumerate(_cut(batches, lengths, partition.path)):
+            yield partition.offset + spans[i][0], frame
+    except (pl.exceptions.PolarsError, OSError) as exc:
         raise BigprepError(f"{partition.path}: cannot be read ({exc}). The file is damaged: "
                            "re-export it or leave it out.") from None
 
 
 def _cut(batches, lengths: list[int], path: str):
-    """Frames of exactly ``lengths`` rows from a stream of batches of any size."""
+    """Frames of exactly ``lengths`` rows from a stream of batches of any size, each in
+    one piece (float sums then round as on any other path to the same rows), and a
+    clear error if the stream holds fewer or more rows."""
     pending: list[pl.DataFrame] = []
     have = 0
     wanted = iter(lengths)
@@ -432,7 +437,7 @@ def _cut(batches, lengths: list[int], path: str):
         have += batch.height
         while need is not None and have >= need:
             frame = pending[0] if len(pending) == 1 else pl.concat(pending, rechunk=False)
-            yield frame.slice(0, need)
+            yield frame.slice(0, need).rechunk()
             rest = frame.slice(need)
             pending, have = ([rest] if rest.height else []), rest.height
             need = next(wanted, None)

@@ -21,8 +21,6 @@ from .dataset import PAGE_CHECKSUMS
 from .storage import is_remote, local, upload
 
 TMP_MARK = ".bigprep-tmp-"
-
-
 STREAM_BATCH_ROWS = 65_536
 
 
@@ -34,6 +32,8 @@ def arrow_level(schema: pl.Schema) -> pl.CompatLevel:
     text = any(isinstance(t, (pl.Categorical, pl.Enum)) or t.is_nested()
                for t in schema.values())
     return pl.CompatLevel.oldest() if text else pl.CompatLevel.newest()
+
+
 COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "brotli", None)
 
 
@@ -143,8 +143,8 @@ def write_partition(final: str, frames: Iterable[pl.DataFrame], schema: pl.Schem
                     writer.write_table(table, row_group_size=row_group_rows)
                 rows += table.num_rows
             if writer is None:
-                writer = _writer(tmp, pl.DataFrame(schema=schema).to_arrow(compat_level=level).schema,
-                                 compression)
+                empty = pl.DataFrame(schema=schema).to_arrow(compat_level=level)
+                writer = _writer(tmp, empty.schema, compression)
             if not rows:  # one empty row group: readers see the schema
                 writer.write_table(writer.schema.empty_table())
         finally:

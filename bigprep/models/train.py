@@ -132,7 +132,7 @@ def train(dataset: Dataset, model, spec: FeatureSpec, options: TrainOptions, *,
 def _import_behind(name: str) -> None:
     """Import ``name`` on a thread; a failure is left for the import that needs it."""
     def load():
-        with contextlib.suppress(ImportError):
+        with contextlib.suppress(Exception):  # ImportError, or a concurrent import's deadlock
             importlib.import_module(name)
     threading.Thread(target=load, name=f"bigprep-import-{name}", daemon=True).start()
 

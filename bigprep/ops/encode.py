@@ -113,6 +113,10 @@ class FeatureSpec:
 
     def labels(self, frame: pl.DataFrame, where: str) -> np.ndarray:
         y = frame[self.target]
+        nulls = y.null_count() + (int(y.is_nan().sum()) if y.dtype.is_float() else 0)
+        if nulls:  # new partitions are read here only: the first fit counted its own
+            raise BigprepError(f"{where}: target {self.target!r} is null in {nulls:,} "
+                               "rows. Drop or impute those rows first.")
         if self.task == "regression":
             count = int(y.cast(pl.Float64).is_infinite().sum())
             if count:

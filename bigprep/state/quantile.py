@@ -70,9 +70,7 @@ def _histogram(values: np.ndarray, lo: int, hi: int) -> np.ndarray:
         else:
             bins = top
     else:
-        bins = order_keys(values)
-        if bins is values:
-            bins = bins.copy()
+        bins = order_keys(values)  # a new array: shifted in place
         bins -= np.uint64(lo)
         bins >>= np.uint64(_bucket_width(lo, hi).bit_length() - 1)
     return np.bincount(bins, minlength=BINS).astype(np.int64)
