@@ -628,13 +628,14 @@ def table(header: list[str], align: str, rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def impute_table(entries, summary) -> str:
+def ratio_table(entries, summary, first: str = "task") -> str:
+    """Rows measured against a floor (impute, capped's ratios, small jobs)."""
     rows = []
     for e in entries:
         s = summary[e.key]
         rows.append([e.task, e.tool, num(s["seconds"]), num(s["ratio"]),
                      num(s["peak_rss_gib"]), s["note"]])
-    return table(["task", "tool", "seconds", "ratio to floor", "peak RSS GiB", "note"],
+    return table([first, "tool", "seconds", "ratio to floor", "peak RSS GiB", "note"],
                  "llrrrl", rows)
 
 
@@ -692,16 +693,6 @@ def train_table(entries, summary, quality, rows_count) -> tuple[str, float | Non
              if speed.get("bigprep") and speed.get("hand loop") else None)
     return table(["tool", "epochs", "seconds", "rows/s (rows x epochs / s)", "peak RSS GiB",
                   "test ROC AUC", "note"], "lrrrrrl", rows), ratio
-
-
-def small_table(entries, summary) -> str:
-    rows = []
-    for e in entries:
-        s = summary[e.key]
-        rows.append([e.task, e.tool, num(s["seconds"]), num(s["ratio"]),
-                     num(s["peak_rss_gib"]), s["note"]])
-    return table(["job", "tool", "seconds", "ratio to floor", "peak RSS GiB", "note"],
-                 "llrrrl", rows)
 
 
 def train_quality(entries, train, test, work: Path, args) -> dict:
@@ -864,7 +855,7 @@ def main(argv=None):
         floor = summary["impute/copy/polars scan/sink"]["seconds"]
         print(f"\n## Impute: {i['rows']:,} rows in {i['files']} files, {rounds}, {short}; "
               f"floor (polars copy) {num(floor)} s\n")
-        print(impute_table(plan["impute"], summary))
+        print(ratio_table(plan["impute"], summary))
     if "capped" in plan:
         c = info["capped"]
         print(f"\n## Capped at {args.cap_gb:g} GiB: {c['rows']:,} rows in {c['files']} files, "
@@ -888,7 +879,7 @@ def main(argv=None):
         print(f"\nbigprep / hand loop throughput: {num(ratio, '{:.2f}x')}")
     if "small" in plan:
         print(f"\n## Small jobs: {rounds}, {short}\n")
-        print(small_table(plan["small"], summary))
+        print(ratio_table(plan["small"], summary, first="job"))
     if args.json:
         args.json.write_text(json.dumps({
             **info, **results, "total_seconds": time.perf_counter() - began,
