@@ -281,6 +281,27 @@ def test_every_tfidf_command_has_help_with_an_example(command):
     assert result.exit_code == 0 and "Example:" in result.output
 
 
+@settings(max_examples=150, deadline=None)
+@given(docs=st.lists(st.text(alphabet=st.sampled_from(_SEGMENT_CHARS + ["\x1f"]), max_size=40),
+                     min_size=1, max_size=6),
+       ngrams=st.sampled_from([(1, 1), (1, 2), (2, 2)]), lowercase=st.booleans(),
+       stop=st.sampled_from([None, ("的", "是", "a"), "english"]))
+def test_jieba_words_in_polars_equal_scikit_learns_analyzer(docs, ngrams, lowercase, stop):
+    """jieba's cut (through jieba-rs where installed), then stop words and n-grams in
+    polars: the same terms as scikit-learn's analyzer with tokenizer=jieba.lcut, document
+    by document (the separator the lists travel with, \x1f, in the text too)."""
+    jieba = pytest.importorskip("jieba")
+    options = TextOptions(tokenizer="jieba", ngram_range=ngrams, lowercase=lowercase,
+                          stop_words=stop)
+    assert options.jieba_words
+    params = {**options.sklearn_params(), "tokenizer": jieba.lcut}
+    analyze = TfidfVectorizer(**params).build_analyzer()
+    got = terms(pl.Series(docs), options)
+    for i, doc in enumerate(docs):
+        mine = sorted(got.filter(pl.col(DOC) == i)[TERM].to_list())
+        assert mine == sorted(analyze(doc)), repr(doc)
+
+
 ALPHABET = st.sampled_from(list("aAbZ éÉ中文字ßİΣς_1²") + [" ", "  ", "\t", "\n", "\r\n",
                                                             "\x1c", "\x85", "\xa0", "\u3000",
                                                             "\u2028", "e\u0301"])

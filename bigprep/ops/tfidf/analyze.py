@@ -4,9 +4,10 @@ The default word analyzer (lowercase, ``(?u)\\b\\w\\w+\\b``, optional stop words
 word n-grams) runs as polars expressions: ``[\\p{L}\\p{N}_]{2,}`` in Rust's regex is
 the same set of maximal runs of two or more word characters. So does the char
 analyzer: runs of two or more whitespace characters (Python's ``\\s``, spelled out)
-become one space, then every n-gram of characters. Everything else (char_wb, jieba, a
-custom token pattern, accent stripping) calls scikit-learn's own analyzer per
-document, so it is exact by construction.
+become one space, then every n-gram of characters. jieba's words are cut per document
+(``segment``), then stop words and n-grams run as polars expressions. Everything else
+(char_wb, a custom token pattern, accent stripping) calls scikit-learn's own analyzer
+per document, so it is exact by construction.
 """
 
 from __future__ import annotations
@@ -68,6 +69,12 @@ class TextOptions:
         return list(self.stop_words) if self.stop_words else None
 
     @property
+    def jieba_words(self) -> bool:
+        """Words cut by jieba, then scikit-learn's stop words and n-grams (in polars)."""
+        return (self.tokenizer == "jieba" and self.analyzer == "word"
+                and self.strip_accents is None)
+
+    @property
     def fast(self) -> bool:
         """Whether polars expressions analyse the text (else scikit-learn, per document)."""
         if self.strip_accents is not None:
@@ -109,13 +116,15 @@ def terms(texts: pl.Series, options: TextOptions) -> pl.DataFrame:
             pieces, separator = text.str.extract_all("(?s)."), ""
         else:
             pieces, separator = text.str.extract_all(FAST_PATTERN), " "
-        tokens = (pl.DataFrame({"t": texts}).select(pieces.alias(TERM))
-                  .with_row_index(DOC).explode(TERM).drop_nulls(TERM))
-        stops = stop_set(options) if options.analyzer == "word" else ()
-        if stops:
-            tokens = tokens.filter(~pl.col(TERM).is_in(list(stops)))
-        return _ngrams(tokens.with_columns(pl.col(DOC).cast(pl.Int64)), options.ngram_range,
-                       separator)
+        return _tokens_to_terms(pl.DataFrame({"t": texts}).select(pieces.alias(TERM)),
+                                options, separator)
+    if options.jieba_words:  # scikit-learn's analyzer with jieba, without its per-doc Python
+        from .segment import segment
+
+        pieces = segment(texts.str.to_lowercase() if options.lowercase else texts)
+        if pieces is None:
+            _jieba_cut()  # says what to install
+        return _tokens_to_terms(pl.DataFrame({TERM: pieces}), options, " ")
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     analyze = TfidfVectorizer(**options.sklearn_params()).build_analyzer()
@@ -123,6 +132,18 @@ def terms(texts: pl.Series, options: TextOptions) -> pl.DataFrame:
     return (pl.DataFrame({TERM: pl.Series(lists, dtype=pl.List(pl.String))})
             .with_row_index(DOC).explode(TERM).drop_nulls(TERM)
             .with_columns(pl.col(DOC).cast(pl.Int64)))
+
+
+def _tokens_to_terms(lists: pl.DataFrame, options: TextOptions, separator: str
+                     ) -> pl.DataFrame:
+    """Each document's token list (column TERM) to (DOC, TERM) rows: stop words out,
+    then the n-grams, as scikit-learn's ``_word_ngrams`` / ``_char_ngrams``."""
+    tokens = lists.with_row_index(DOC).explode(TERM).drop_nulls(TERM)
+    stops = stop_set(options) if options.analyzer == "word" else ()
+    if stops:
+        tokens = tokens.filter(~pl.col(TERM).is_in(list(stops)))
+    return _ngrams(tokens.with_columns(pl.col(DOC).cast(pl.Int64)), options.ngram_range,
+                   separator)
 
 
 def _ngrams(tokens: pl.DataFrame, ngram_range: tuple[int, int], separator: str
