@@ -73,7 +73,8 @@ def _histogram(values: np.ndarray, lo: int, hi: int) -> np.ndarray:
         bins = order_keys(values)  # a new array: shifted in place
         bins -= np.uint64(lo)
         bins >>= np.uint64(_bucket_width(lo, hi).bit_length() - 1)
-    return np.bincount(bins, minlength=BINS).astype(np.int64)
+        bins = bins.view(np.int64)  # below 2**16 now: the same numbers, and no cast
+    return np.bincount(bins, minlength=BINS).astype(np.int64, copy=False)
 
 
 def _value_bounds(lo: int, hi: int, kind: str) -> tuple:
@@ -155,17 +156,18 @@ class MedianState(StateBase):
         if not len(values):
             return self
         self.kind = values.dtype.kind
-        if self.kind == "f":
-            values = values.astype(np.float64) + 0.0  # -0.0 becomes 0.0: one key per value
+        if self.kind == "f":  # -0.0 becomes 0.0 (one key per value), in one new array
+            values = np.add(values, 0.0, dtype=np.float64)
         low, high = values.min().item(), values.max().item()
         lo, hi = _value_bounds(self.lo, self.hi, self.kind)
         if (self.lo, self.hi) == FULL or lo <= low and high <= hi:  # all inside: no masks
             inside = values
         else:
             below, above = values < lo, values > hi
-            self.below += int(below.sum())
-            self.above += int(above.sum())
-            inside = values[~(below | above)]
+            self.below += int(np.count_nonzero(below))
+            self.above += int(np.count_nonzero(above))
+            outside = np.logical_or(below, above, out=below)
+            inside = values[np.logical_not(outside, out=outside)]
             if len(inside):
                 low, high = inside.min().item(), inside.max().item()
         if self.with_hist and len(inside):
