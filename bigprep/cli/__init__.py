@@ -58,7 +58,9 @@ def _interrupt(signum, frame):
 
 def run(args: list[str] | None = None) -> None:
     """The console entry point: exit codes 0 / 1 (data) / 2 (usage) / 130 (interrupted),
-    one message per error, a traceback only with --debug."""
+    one message per error, a traceback only with --debug. It ends the process itself
+    (``os._exit``): to run a command inside another program, call ``main`` (a click
+    group) instead, as the tests do."""
     signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
