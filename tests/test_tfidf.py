@@ -309,12 +309,14 @@ ALPHABET = st.sampled_from(list("aAbZ éÉ中文字ßİΣς_1²") + [" ", "  ", 
 
 @settings(max_examples=150, deadline=None)
 @given(docs=st.lists(st.lists(ALPHABET, max_size=12).map("".join), min_size=1, max_size=6),
-       ngrams=st.sampled_from([(1, 1), (1, 2), (2, 2), (1, 3), (2, 4), (3, 3)]),
+       ngrams=st.sampled_from([(1, 1), (1, 2), (2, 2), (1, 3), (2, 4), (3, 3), (3, 5), (5, 5)]),
        lowercase=st.booleans())
-def test_char_ngrams_in_polars_equal_scikit_learns_analyzer(docs, ngrams, lowercase):
+@pytest.mark.parametrize("analyzer", ["char", "char_wb"])
+def test_char_ngrams_in_polars_equal_scikit_learns_analyzer(analyzer, docs, ngrams, lowercase):
     """Every whitespace scikit-learn's \\s knows (\\x1c, \\x85, U+3000 ...), case folding
-    of special letters, combining marks: the same n-grams, document by document."""
-    options = TextOptions(analyzer="char", ngram_range=ngrams, lowercase=lowercase)
+    of special letters, combining marks, words shorter than n (char_wb): the same
+    n-grams, document by document."""
+    options = TextOptions(analyzer=analyzer, ngram_range=ngrams, lowercase=lowercase)
     assert options.fast
     analyze = TfidfVectorizer(**options.sklearn_params()).build_analyzer()
     got = terms(pl.Series(docs), options)

@@ -4,10 +4,11 @@ The default word analyzer (lowercase, ``(?u)\\b\\w\\w+\\b``, optional stop words
 word n-grams) runs as polars expressions: ``[\\p{L}\\p{N}_]{2,}`` in Rust's regex is
 the same set of maximal runs of two or more word characters. So does the char
 analyzer: runs of two or more whitespace characters (Python's ``\\s``, spelled out)
-become one space, then every n-gram of characters. jieba's words are cut per document
-(``segment``), then stop words and n-grams run as polars expressions. Everything else
-(char_wb, a custom token pattern, accent stripping) calls scikit-learn's own analyzer
-per document, so it is exact by construction.
+become one space, then every n-gram of characters; char_wb pads every word with a
+space first. jieba's words are cut per document (``segment``), then stop words and
+n-grams run as polars expressions. Everything else (a custom token pattern, accent
+stripping) calls scikit-learn's own analyzer per document, so it is exact by
+construction.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ...state.counts import DOC, TERM
 DEFAULT_PATTERN = r"(?u)\b\w\w+\b"
 FAST_PATTERN = r"[\p{L}\p{N}_]{2,}"
 # what Python's re calls \s in a str pattern (str.isspace): Rust's \s lacks \x1c-\x1f
+WORD = "__bp_word"  # a word's number, for char_wb
 PY_SPACE = "[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 
 
@@ -79,7 +81,7 @@ class TextOptions:
         """Whether polars expressions analyse the text (else scikit-learn, per document)."""
         if self.strip_accents is not None:
             return False
-        if self.analyzer == "char":
+        if self.analyzer in ("char", "char_wb"):
             return True
         return (self.analyzer == "word" and self.tokenizer is None
                 and self.token_pattern == DEFAULT_PATTERN)
@@ -111,6 +113,8 @@ def terms(texts: pl.Series, options: TextOptions) -> pl.DataFrame:
     texts = texts.cast(pl.String).fill_null("")  # dictionary-encoded text is text
     if options.fast:
         text = pl.col("t").str.to_lowercase() if options.lowercase else pl.col("t")
+        if options.analyzer == "char_wb":
+            return _char_wb_terms(texts, text, options.ngram_range)
         if options.analyzer == "char":
             text = text.str.replace_all(f"{PY_SPACE}{{2,}}", " ")
             pieces, separator = text.str.extract_all("(?s)."), ""
@@ -132,6 +136,25 @@ def terms(texts: pl.Series, options: TextOptions) -> pl.DataFrame:
     return (pl.DataFrame({TERM: pl.Series(lists, dtype=pl.List(pl.String))})
             .with_row_index(DOC).explode(TERM).drop_nulls(TERM)
             .with_columns(pl.col(DOC).cast(pl.Int64)))
+
+
+def _char_wb_terms(texts: pl.Series, text: pl.Expr, ngram_range: tuple[int, int]
+                   ) -> pl.DataFrame:
+    """scikit-learn's ``_char_wb_ngrams``: every word (a run of non-whitespace) padded
+    with a space on each side, then its character n-grams; a padded word shorter than
+    the smallest n counts once, whole."""
+    low, _ = ngram_range
+    words = (pl.DataFrame({"t": texts})
+             .select(text.str.replace_all(f"{PY_SPACE}{{2,}}", " ")
+                     .str.extract_all(PY_SPACE.replace("[", "[^", 1) + "+").alias(TERM))
+             .with_row_index(DOC).explode(TERM).drop_nulls(TERM)
+             .with_columns((" " + pl.col(TERM) + " ").alias(TERM))
+             .with_row_index(WORD).with_columns(pl.col(WORD).cast(pl.Int64)))
+    chars = words.select(pl.col(WORD).alias(DOC), pl.col(TERM).str.extract_all("(?s)."))
+    grams = _ngrams(chars.explode(TERM), ngram_range, "").rename({DOC: WORD})
+    short = words.filter(pl.col(TERM).str.len_chars() < low).select(WORD, TERM)
+    return (pl.concat([grams, short]).join(words.select(WORD, DOC), on=WORD)
+            .select(pl.col(DOC).cast(pl.Int64), TERM))
 
 
 def _tokens_to_terms(lists: pl.DataFrame, options: TextOptions, separator: str
