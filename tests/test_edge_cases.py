@@ -114,6 +114,22 @@ def test_state_or_out_that_would_overwrite_inputs_is_refused(tmp_path):
     assert hashlib.sha256(Path(paths[0]).read_bytes()).hexdigest() == before
 
 
+@pytest.mark.parametrize("command", [["impute"], ["tfidf", "fit", "--text-column", "t"]])
+def test_a_state_inside_the_output_folder_is_refused_before_anything_is_written(
+        tmp_path, command):
+    """The output folder is replaced whole (--overwrite), so a state saved in it would go
+    with it; through a link too."""
+    paths = write_partitions(pl.DataFrame({"x": [1.0, None], "t": ["a b", "b c"]}),
+                             tmp_path / "in", [2])
+    (tmp_path / "out").mkdir()
+    os.symlink(tmp_path / "out", tmp_path / "link")
+    for state in (tmp_path / "out" / "s.json", tmp_path / "link" / "s.json"):
+        result = invoke(*command, *paths, "--out", tmp_path / "out",
+                        "--state", state, "--overwrite", "-q")
+        assert result.exit_code == 1 and "inside the output folder" in result.stderr
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 def test_nested_columns_are_not_called_clean(tmp_path):
     frame = pl.DataFrame({"l": [[1], None], "x": [1.0, 2.0]})
     paths = write_partitions(frame, tmp_path / "in", [2])

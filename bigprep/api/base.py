@@ -68,7 +68,7 @@ class Estimator:
             folders = [str(i) for i in given if not is_remote(str(i)) and os.path.isdir(i)]
             check_out_dir(out, dataset.paths, dataset.root, folders)
         if state is not None:
-            check_state_path(state, dataset.paths)
+            check_state_path(state, dataset.paths, out)
         return dataset
 
     def _output(self, dataset: Dataset, out: str, command: str, parameters: dict, *,

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 from ..engine.passes import write_each
 from ..errors import BigprepError
 from ..io.dataset import DEFAULT_CHUNK_ROWS
 from ..io.lock import locked
-from ..io.storage import is_remote
 from ..ops.base import fit as fit_operation
 from ..ops.base import validate
 from ..ops.tfidf.analyze import DEFAULT_PATTERN
@@ -179,13 +176,8 @@ class TfidfVectorizer(Estimator):
                       save: str | None = None) -> list[dict]:
         """``fit`` then ``transform`` of the same inputs, listed once; the output folder,
         the kept columns and ``save`` are checked before any data is read."""
-        if save is not None and not is_remote(save) and not is_remote(out) and \
-                os.path.abspath(save).startswith(os.path.abspath(out).rstrip(os.sep) + os.sep):
-            raise BigprepError(f"`state` {save}: lies inside the output folder `out` {out}, which "
-                               "the vectors replace. Save the state outside it.")
         op = self._op(text_column)
         dataset = self._open(inputs, out=out, state=save)
-        op.plan(dataset, None)
         commit = self._writing(op, dataset, out, keep, keywords, vectors, overwrite)
         with locked(save):
             self.state_ = fit_operation(op, dataset, self._executor())

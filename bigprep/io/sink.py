@@ -43,34 +43,47 @@ def check_compression(value) -> None:
                            f"{', '.join(map(str, COMPRESSIONS))} (None: uncompressed).")
 
 
+def _absolute(path, remote: bool) -> str:
+    """A path as compared: a URL without its trailing slash, a local path through links."""
+    return str(path).rstrip("/") if remote else os.path.realpath(local(path))
+
+
+def _within(path, folder) -> bool:
+    """Whether ``path`` lies below ``folder``."""
+    remote = is_remote(str(path)) or is_remote(str(folder))
+    return _absolute(path, remote).startswith(_absolute(folder, remote) +
+                                              ("/" if remote else os.sep))
+
+
 def check_out_dir(out: str, inputs: list[str], root: str, folders=()) -> None:
     """Refuse an output folder that would overwrite or mix with the inputs, or that lies
     inside one of the ``folders`` given as inputs (read with every file below them)."""
-    if is_remote(out) or any(is_remote(p) for p in inputs):
-        absolute, sep = (lambda p: str(p).rstrip("/")), "/"
-    else:
-        absolute, sep = (lambda p: os.path.realpath(local(p))), os.sep  # through links
-    out_abs = absolute(out)
+    remote = is_remote(out) or any(is_remote(p) for p in inputs)
+    out_abs = _absolute(out, remote)
     if not is_remote(out) and os.path.exists(out_abs) and not os.path.isdir(out_abs):
         raise BigprepError(f"`out` {out}: is a file, not a folder. Name a folder for the "
                            "output files.")
     for path in inputs:
-        if absolute(path).startswith(out_abs + sep):
+        if _within(path, out):
             raise BigprepError(
                 f"`out` {out}: the folder holds input file {path}; writing there could "
                 "overwrite the inputs or read outputs as inputs. Choose a new folder.")
-    if out_abs == absolute(root):
+    if out_abs == _absolute(root, remote):
         raise BigprepError(f"`out` {out}: is the input folder itself. Choose a new folder.")
     # inside an input folder, the next run over that folder reads the outputs as inputs
-    inside = sorted(f for f in folders if out_abs.startswith(absolute(f) + sep))
+    inside = sorted(f for f in folders if _within(out, f))
     if inside:
         raise BigprepError(
             f"`out` {out}: is inside the input folder {inside[0]}; the next run over that "
             "folder would read the outputs as input partitions. Choose a folder outside it.")
 
 
-def check_state_path(state: str, inputs: list[str]) -> None:
-    """Refuse a state path that is an input (it would be overwritten) or a folder."""
+def check_state_path(state: str, inputs: list[str], out: str | None = None) -> None:
+    """Refuse a state path that is an input (it would be overwritten), a folder, or inside
+    the output folder ``out`` (which a run replaces whole)."""
+    if out is not None and _within(state, out):
+        raise BigprepError(f"`state` {state}: lies inside the output folder `out` {out}, "
+                           "which a run replaces whole. Save the state outside it.")
     if is_remote(state):
         same = [p for p in inputs if p.rstrip("/") in (state, state + ".npz")]
     else:
