@@ -368,10 +368,15 @@ def open_dataset(inputs: Sequence[str], storage_options: dict | None = None,
     return Dataset(tuple(partitions), schema, root, null_counts, bounds)
 
 
+def nan_columns(schema: pl.Schema, columns: Sequence[str] | None) -> list[str]:
+    """The float columns whose NaN counts as missing: those of ``columns`` (all: None)."""
+    return [n for n, t in schema.items() if t in (pl.Float32, pl.Float64)
+            and (columns is None or n in columns)]
+
+
 def normalize(frame: pl.DataFrame, columns: Sequence[str] | None = None) -> pl.DataFrame:
     """NaN counts as missing in float columns, as in pandas and scikit-learn."""
-    floats = [n for n, t in frame.schema.items() if t in (pl.Float32, pl.Float64)
-              and (columns is None or n in columns)]
+    floats = nan_columns(frame.schema, columns)
     if not floats:
         return frame
     return frame.with_columns(pl.col(floats).fill_nan(None))
@@ -409,9 +414,7 @@ def _iter_polars_chunks(partition, columns, chunk_rows, nan_as_null):
     if columns is not None:
         query = query.select(list(columns))
     try:
-        schema = query.collect_schema()
-        floats = [n for n, t in schema.items() if t in (pl.Float32, pl.Float64)
-                  and (nan_as_null is None or n in nan_as_null)]
+        floats = nan_columns(query.collect_schema(), nan_as_null)
         if floats:
             query = query.with_columns(pl.col(floats).fill_nan(None))
         # batches of the largest span (a tiny first row group must not set the size)

@@ -22,8 +22,8 @@ from ...state.counts import DOC, TERM
 
 DEFAULT_PATTERN = r"(?u)\b\w\w+\b"
 FAST_PATTERN = r"[\p{L}\p{N}_]{2,}"
-# what Python's re calls \s in a str pattern (str.isspace): Rust's \s lacks \x1c-\x1f
 WORD = "__bp_word"  # a word's number, for char_wb
+# what Python's re calls \s in a str pattern (str.isspace): Rust's \s lacks \x1c-\x1f
 PY_SPACE = "[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 
 

@@ -18,6 +18,7 @@ else falls back to jieba itself.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 
@@ -91,6 +92,7 @@ def segment(texts: pl.Series) -> pl.Series | None:
                      .otherwise(joined.str.split(_SEPARATOR))).to_series()
 
 
+@functools.cache  # once a process: each chunk of each pass asks
 def _rjieba_cut():
     """jieba-rs's ``cut(text, hmm)``, when the release compared with jieba is installed."""
     try:
@@ -102,6 +104,7 @@ def _rjieba_cut():
     return rjieba.cut if version("rjieba") == RJIEBA_VERSION else None
 
 
+@functools.cache
 def jieba_lcut() -> Callable[[str], list[str]] | None:
     """The fastest exact ``jieba.lcut`` installed, or None when neither is."""
     raw = _rjieba_cut()
