@@ -153,6 +153,10 @@ def test_cli_train_predict_evaluate(tmp_path):
     assert result.exit_code == 0, result.output
     assert read_output(tmp_path / "p", paths).columns == ["id", "prediction", "proba_0",
                                                            "proba_1"]
+    twice = invoke("predict", tmp_path / "m", *paths, "--out", tmp_path / "p2", "--keep",
+                   "id,id", "-q")
+    assert twice.exit_code == 1 and "--keep id: named twice" in twice.stderr
+    assert not (tmp_path / "p2").exists()
     result = invoke("evaluate", tmp_path / "m", *paths, "--json")
     assert result.exit_code == 0, result.output
     assert 0.5 < json.loads(result.stdout)["roc_auc"] <= 1

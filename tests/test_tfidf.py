@@ -247,6 +247,12 @@ def test_cli_fit_with_out_writes_what_fit_then_transform_write(tmp_path):
     result = invoke("tfidf", "fit", *paths, *common, "--state", tmp_path / "c.json",
                     "--keywords", "3")
     assert result.exit_code == 2 and "--out" in result.stderr
+    for command in (["fit", "--text-column", "body", "--state", tmp_path / "d.json"],
+                    ["transform", "--state", tmp_path / "b.json"]):
+        result = invoke("tfidf", command[0], *paths, *command[1:], "--out",
+                        tmp_path / "three", "--keep", "id,id", "-q")
+        assert result.exit_code == 1 and "--keep id: named twice" in result.stderr
+    assert not (tmp_path / "three").exists() and not (tmp_path / "d.json").exists()
 
 
 @pytest.mark.parametrize("args, words", [

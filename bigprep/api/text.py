@@ -188,11 +188,7 @@ class TfidfVectorizer(Estimator):
         """The output's commit, once ``keywords`` and ``keep`` are known to be right."""
         if isinstance(keywords, bool) or not isinstance(keywords, int) or keywords < 0:
             raise BigprepError(f"`keywords` {keywords!r}: a count of terms, 0 or more.")
-        for name in keep:
-            dataset.require(name, "keep")
-        if len(set(keep)) < len(keep):
-            twice = next(k for k in keep if list(keep).count(k) > 1)
-            raise BigprepError(f"`keep` {twice}: named twice; name each column once.")
+        dataset.require_each(list(keep), "keep")  # as the transformer does, before any write
         return self._output(dataset, out, "bigprep tfidf", {
             **op.params.model_dump(), "keep": list(keep), "keywords": keywords,
             "vectors": vectors}, overwrite=overwrite)

@@ -182,6 +182,14 @@ class Dataset:
     def paths(self) -> list[str]:
         return [p.path for p in self.partitions]
 
+    def require_each(self, columns: Sequence[str], param: str) -> None:
+        """``require`` every one of ``columns`` (a list a parameter names), each once."""
+        twice = next((c for i, c in enumerate(columns) if c in columns[:i]), None)
+        if twice is not None:
+            raise BigprepError(f"`{param}` {twice}: named twice; name each column once.")
+        for column in columns:
+            self.require(column, param)
+
     def require(self, column: str, param: str | None, scalar: bool = False) -> None:
         """Stop unless ``column`` exists (and, with ``scalar``, holds one value a row, not a
         list or struct); ``param`` names the parameter that asked for it (None: the column

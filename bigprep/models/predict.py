@@ -50,8 +50,7 @@ class Predict(Operation):
     Params = PredictParams
 
     def transformer(self, fitted: Trained, dataset: Dataset, **_) -> PredictTransform:
-        for name in self.params.keep:
-            dataset.require(name, "keep")
+        dataset.require_each(list(self.params.keep), "keep")
         for name in fitted.needed(False):
             dataset.require(name, None, scalar=True)
         return PredictTransform.of(fitted, pl.Schema(dataset.schema), list(self.params.keep),

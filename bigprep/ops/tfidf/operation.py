@@ -124,8 +124,7 @@ class Tfidf(Operation):
 
     def transformer(self, fitted, dataset: Dataset, *, keep=(), keywords: int = 0,
                     vectors: bool = True) -> TfidfTransform:
-        for name in keep:
-            dataset.require(name, "keep")
+        dataset.require_each(list(keep), "keep")
         return TfidfTransform.of(fitted, self.params, dataset, list(keep), keywords, vectors)
 
 
